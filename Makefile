@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: MIT
+#
+# libumcg: make [all] | check | bench | run | kernel-check | clean
+#
+# Every build output goes under build/ (a sanitizer build under
+# build-<san>/, chosen with SAN=thread or SAN=address).  Sources are found
+# by wildcard: a new src/*.c, toolkit/*.c, tests/*.c, bench/*.c or
+# examples/*.c needs no edit here.
+
+CC      ?= cc
+SAN     ?=
+O       ?= $(if $(SAN),build-$(SAN),build)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
+           -ftls-model=initial-exec
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+endif
+LDLIBS  += -pthread -ldl -lm
+
+LIB_SRCS   := $(wildcard src/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
+TEST_SRCS  := $(filter-out tests/t_%.c,$(wildcard tests/*.c))
+TEST_HELP  := $(wildcard tests/t_*.c)
+TESTS      := $(TEST_SRCS:tests/%.c=$(O)/tests/%)
+BENCH_SRCS := $(filter-out bench/b_%.c,$(wildcard bench/*.c))
+BENCH_HELP := $(wildcard bench/b_*.c)
+BENCHES    := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
+EX_SRCS    := $(wildcard examples/*.c)
+EXAMPLES   := $(EX_SRCS:examples/%.c=$(O)/examples/%)
+HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h toolkit/*.h tests/*.h bench/*.h)
+
+SONAME   = libumcg.so.1
+LIBSO    = $(O)/$(SONAME)
+LIBA     = $(O)/libumcg.a
+# Programs link the shared library (so the libc interposition works as it
+# would for any linked program) and find it through their rpath.
+PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
+
+.PHONY: all lib check check-plain check-tsan check-asan bench run kernel-check clean
+all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
+lib: $(LIBA) $(LIBSO)
+
+$(O)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJS) src/umcg.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,src/umcg.map \
+		-Wl,-z,defs $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+	ln -sf $(SONAME) $(O)/libumcg.so
+
+$(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
+$(O)/bench/%: bench/%.c $(BENCH_HELP) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_HELP) $(PROG_LD) $(LDLIBS)
+
+$(O)/examples/%: examples/%.c $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROG_LD) $(LDLIBS)
+
+# The whole suite three times: plain, ThreadSanitizer, AddressSanitizer.
+# The runner prints one line per test and ends with "N passed, N failed".
+check:
+	$(MAKE) all
+	$(MAKE) SAN=thread CC=clang all
+	$(MAKE) SAN=address all
+	tests/run.sh build build-thread build-address
+
+check-plain: all
+	tests/run.sh build
+
+bench: all
+	bench/run.sh $(O)
+
+run: all
+	$(O)/examples/demo
+
+kernel-check:
+	kernel/check.sh
+
+clean:
+	rm -rf build build-thread build-address

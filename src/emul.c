@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The emul backend: the UMCG state machine in user space, over futexes.
+ *
+ * Every task sleeps on its own state word (offset 0 of its struct
+ * umcg_task) with FUTEX_WAIT while the word says it may not run.  "Wake
+ * task T" is a cmpxchg of T's state from RUNNABLE to RUNNING followed by a
+ * FUTEX_WAKE on the word; the task re-reads its word after every wake-up,
+ * so spurious wake-ups and wakes that land before the sleep are harmless.
+ * A registry (registry.c) maps tids to tasks, as the kernel's task lookup
+ * would.
+ *
+ * Block detection is at system-call boundaries: umcg_sys_enter() and
+ * umcg_sys_exit() bracket a call that may block (src/hooks/ does it for the
+ * blocking libc entry points).  Preemption is a thread-directed signal
+ * whose handler performs the RUNNING -> RUNNABLE move and waits.
+ *
+ * Who writes which state transition (docs/semantics.md has the full
+ * contract):
+ *
+ *	RUNNING  -> BLOCKED   the worker itself, in umcg_sys_enter()
+ *	BLOCKED  -> RUNNABLE  the worker itself, in umcg_sys_exit()
+ *	RUNNING  -> RUNNABLE  the worker (yield: user code; preemption: the
+ *	                      signal handler, after the server set TF_PREEMPT)
+ *	RUNNABLE -> RUNNING   whoever wakes the task: a server or worker naming
+ *	                      it in next_tid, an enqueue waking a server, a
+ *	                      kick, a timeout (the task itself)
+ *	any      -> NONE      the task itself: unregister or thread exit
+ *
+ * The lost wake-up between "a worker is enqueued" and "its server goes to
+ * sleep" is closed the same way on both sides.  The server first moves its
+ * own state to RUNNABLE (cmpxchg, a full barrier), then looks at its list and
+ * at its current worker.  The worker first makes its change visible (push
+ * on the list, or its own state to BLOCKED; both cmpxchg), then tries to
+ * wake the server.  Either the server sees the change, or the worker's wake
+ * finds the server RUNNABLE and makes it RUNNING, and the server's futex
+ * sleep on a word that is no longer RUNNABLE returns at once.
+ *
+ * Known limits: a worker blocked in a call that nothing brackets is not
+ * seen as blocked (its server keeps waiting); a preemption signal can make
+ * such a call fail with EINTR.  The kernel backend has neither limit.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "registry.h"
+#include "sys.h"
+
+#define STATE_BITS	(UMCG_TASK_MASK | UMCG_TF_MASK)
+#define USER_BITS	(~STATE_BITS)
+
+__thread struct umcg_thread *umcg_tls_worker;
+static __thread struct umcg_thread *tls_self;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
+static int preempt_sig;		/* 0 until the first worker registers */
+static int preempt_sig_wanted;	/* set by umcg_set_preempt_signal() */
+
+/* ---- State words -------------------------------------------------------- */
+
+static _Atomic uint32_t *state_word(struct umcg_task *t)
+{
+	return (_Atomic uint32_t *)&t->state;
+}
+
+static uint32_t load_state(struct umcg_task *t)
+{
+	return atomic_load(state_word(t));
+}
+
+/* @old with its state and kernel flags replaced by @st; user bits kept. */
+static uint32_t with_state(uint32_t old, uint32_t st)
+{
+	return (old & USER_BITS) | st;
+}
+
+static void store_u64(__u64 *p, uint64_t v)
+{
+	atomic_store_explicit((_Atomic __u64 *)p, v, memory_order_relaxed);
+}
+
+static pid_t load_server_tid(struct umcg_task *t)
+{
+	return (pid_t)atomic_load_explicit((_Atomic uint32_t *)&t->server_tid,
+					   memory_order_relaxed);
+}
+
+/*
+ * Move @t from RUNNABLE (any flags) to RUNNING.  Caller holds @t's registry
+ * lock and, on true, must futex-wake @t after dropping it.
+ */
+static bool wake_task_locked(struct umcg_task *t)
+{
+	uint32_t s = load_state(t);
+
+	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNABLE) {
+		/* seq_cst: pairs with the sleeper's own RUNNABLE cmpxchg */
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_RUNNING)))
+			return true;
+	}
+	return false;
+}
+
+/* Force the caller's own state to RUNNING: every failing wait ends so. */
+static void force_running(struct umcg_task *t)
+{
+	uint32_t s = load_state(t);
+
+	while (!atomic_compare_exchange_weak(state_word(t), &s,
+			with_state(s, UMCG_TASK_RUNNING)))
+		;
+}
+
+/* Move the caller's own state from @from (flags ignored) to @to. */
+static bool move_own_state(struct umcg_task *t, uint32_t from, uint32_t to)
+{
+	uint32_t s = load_state(t);
+
+	while ((s & UMCG_TASK_MASK) == from) {
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+						 with_state(s, to)))
+			return true;
+	}
+	return false;
+}
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- Waking and queueing -------------------------------------------------- */
+
+/*
+ * Wake the server of worker @w, if it is a registered server sleeping (or
+ * about to sleep) in umcg_wait().
+ */
+static void wake_server_of(struct umcg_task *w)
+{
+	pid_t stid = load_server_tid(w);
+	struct umcg_thread *srv = registry_lock_tid(stid);
+	struct umcg_task *st;
+	bool woke;
+
+	if (!srv)
+		return;
+	st = srv->task;
+	woke = srv->role == UMCG_ROLE_SERVER && wake_task_locked(st);
+	registry_unlock(stid);
+	if (woke)
+		umcg_futex_wake(&st->state);
+}
+
+/*
+ * Enqueue the calling worker: stamp runnable_ts, push it on its server's
+ * runnable list, wake the server.  The push happens under the server's
+ * registry lock, so the server's memory cannot go away meanwhile.  A worker
+ * whose server is gone is on no list; it waits until someone names it.
+ */
+static void enqueue_self(struct umcg_thread *self)
+{
+	struct umcg_task *w = self->task;
+	pid_t stid = load_server_tid(w);
+	struct umcg_thread *srv;
+	_Atomic uint64_t *head;
+	uint64_t old;
+	bool woke;
+
+	store_u64(&w->runnable_ts, now_ns(self->clock));
+	srv = registry_lock_tid(stid);
+	if (!srv)
+		return;
+	if (srv->role != UMCG_ROLE_SERVER) {
+		registry_unlock(stid);
+		return;
+	}
+	head = (_Atomic uint64_t *)&srv->task->runnable_workers_ptr;
+	old = atomic_load(head);
+	do {
+		store_u64(&w->runnable_workers_ptr, old);
+		/* seq_cst: publishes the link; pairs with the server's exchange */
+	} while (!atomic_compare_exchange_weak(head, &old, (uintptr_t)w));
+	woke = wake_task_locked(srv->task);
+	registry_unlock(stid);
+	if (woke)
+		umcg_futex_wake(&srv->task->state);
+}
+
+/* ---- Sleeping --------------------------------------------------------------- */
+
+struct deadline {
+	struct timespec ts;
+	int realtime;
+};
+
+/*
+ * Turn @abs_ns on @clock into a futex deadline.  The futex knows only
+ * CLOCK_MONOTONIC and CLOCK_REALTIME; BOOTTIME and TAI are converted to a
+ * MONOTONIC deadline now (they only drift apart across a suspend or a leap
+ * second, which a wait this short does not care about).
+ */
+static void deadline_init(struct deadline *d, clockid_t clock, uint64_t abs_ns)
+{
+	uint64_t t = abs_ns;
+
+	d->realtime = clock == CLOCK_REALTIME;
+	if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
+		uint64_t now = now_ns(clock);
+		uint64_t left = abs_ns > now ? abs_ns - now : 0;
+
+		t = now_ns(CLOCK_MONOTONIC) + left;
+	}
+	d->ts.tv_sec = (time_t)(t / 1000000000ULL);
+	d->ts.tv_nsec = (long)(t % 1000000000ULL);
+}
+
+/*
+ * Sleep until the caller's state is RUNNING (0) or @d passes (-ETIMEDOUT).
+ * A signal interrupts the futex only to run its handler: unmanaged time,
+ * after which the task goes back to waiting.
+ */
+static int sleep_until_running(struct umcg_thread *self, const struct deadline *d)
+{
+	struct umcg_task *t = self->task;
+
+	for (;;) {
+		uint32_t s = load_state(t);
+
+		if ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING)
+			return 0;
+		if (umcg_futex_wait(&t->state, s, d ? &d->ts : NULL,
+				    d ? d->realtime : 0) == -ETIMEDOUT)
+			return (load_state(t) & UMCG_TASK_MASK) ==
+			       UMCG_TASK_RUNNING ? 0 : -ETIMEDOUT;
+	}
+}
+
+/* ---- Preemption ----------------------------------------------------------------- */
+
+static void handle_preempt(struct umcg_thread *self);
+
+/*
+ * Sections that change the caller's own state or hold a registry lock run
+ * "in the library": the preemption handler only notes a request there (it
+ * would otherwise take the same locks and race with the section), and the
+ * section's end performs it.  Sections nest (a signal handler may call a
+ * hooked function), so each returns the previous mark to leave_library().
+ */
+static int enter_library(struct umcg_thread *self)
+{
+	int prev = self->in_library;
+
+	self->in_library = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	return prev;
+}
+
+static void leave_library(struct umcg_thread *self, int prev)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	self->in_library = prev;
+	atomic_signal_fence(memory_order_seq_cst);
+	while (!prev && self->preempt_pending) {
+		self->preempt_pending = 0;
+		handle_preempt(self);
+	}
+}
+
+/*
+ * RUNNING|TF_PREEMPT -> RUNNABLE, enqueue, wait.  Runs in the signal
+ * handler or when leaving the library: both are async-signal-safe paths
+ * (atomics, the registry's spinlock, futex syscalls).  A worker that is not
+ * RUNNING|TF_PREEMPT any more (it blocked, yielded or was already
+ * preempted) has nothing to do.
+ */
+static void handle_preempt(struct umcg_thread *self)
+{
+	struct umcg_task *t = self->task;
+	uint32_t s = load_state(t);
+
+	for (;;) {
+		if ((s & UMCG_TASK_MASK) != UMCG_TASK_RUNNING ||
+		    !(s & UMCG_TF_PREEMPT))
+			return;
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_RUNNABLE)))
+			break;
+	}
+	enter_library(self);
+	enqueue_self(self);
+	sleep_until_running(self, NULL);
+	leave_library(self, 0);
+}
+
+static void preempt_handler(int sig, siginfo_t *info, void *uctx)
+{
+	struct umcg_thread *self = umcg_tls_worker;
+	int saved = errno;
+
+	(void)sig;
+	(void)info;
+	(void)uctx;
+	if (self) {
+		if (self->in_library)
+			self->preempt_pending = 1;
+		else
+			handle_preempt(self);
+	}
+	errno = saved;
+}
+
+static int default_preempt_signal(void)
+{
+	const char *env = getenv("UMCG_PREEMPT_SIGNAL");
+
+	if (env && *env) {
+		int sig = atoi(env);
+
+		if (sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP)
+			return sig;
+	}
+	return SIGRTMIN + 4;
+}
+
+/* Install the handler once, at the first worker's registration. */
+static int install_preempt_handler(void)
+{
+	struct sigaction sa;
+	int r = 0;
+
+	pthread_mutex_lock(&signal_lock);
+	if (!preempt_sig) {
+		int sig = preempt_sig_wanted ? preempt_sig_wanted :
+			  default_preempt_signal();
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = preempt_handler;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sig, &sa, NULL) == 0)
+			preempt_sig = sig;
+		else
+			r = -errno;
+	}
+	pthread_mutex_unlock(&signal_lock);
+	return r;
+}
+
+int umcg_preempt_signal(void)
+{
+	int sig;
+
+	pthread_mutex_lock(&signal_lock);
+	sig = preempt_sig ? preempt_sig :
+	      preempt_sig_wanted ? preempt_sig_wanted : default_preempt_signal();
+	pthread_mutex_unlock(&signal_lock);
+	return sig;
+}
+
+int umcg_set_preempt_signal(int sig)
+{
+	int r = 0;
+
+	if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+		return -EINVAL;
+	pthread_mutex_lock(&signal_lock);
+	if (preempt_sig)
+		r = -EBUSY;
+	else
+		preempt_sig_wanted = sig;
+	pthread_mutex_unlock(&signal_lock);
+	return r;
+}
+
+/*
+ * Keep the preemption signal out of the real blocking call: a handled
+ * signal makes nanosleep(), poll() and friends fail with EINTR even with
+ * SA_RESTART.  A kick sent while the worker was still RUNNING is delivered
+ * at the latest when the mask is lifted, and then finds the worker
+ * BLOCKED or RUNNABLE and does nothing.
+ */
+static void mask_preempt_signal(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, preempt_sig);
+	pthread_sigmask(how, &set, NULL);
+}
+
+/* ---- Lifetime ------------------------------------------------------------------- */
+
+/*
+ * Leave UMCG: state NONE (user bits kept), a worker's server woken.  Also
+ * the path of a thread that exits while registered.
+ */
+static void finish(struct umcg_thread *self)
+{
+	struct umcg_task *t = self->task;
+
+	umcg_tls_worker = NULL;
+	tls_self = NULL;
+	atomic_signal_fence(memory_order_seq_cst);
+	registry_remove(self);
+	atomic_fetch_and(state_word(t), USER_BITS);
+	if (self->role == UMCG_ROLE_WORKER) {
+		if (self->in_bracket && self->blocked_here)
+			mask_preempt_signal(SIG_UNBLOCK);
+		wake_server_of(t);
+	}
+	free(self);
+}
+
+static void exit_destructor(void *arg)
+{
+	finish(arg);
+}
+
+static void fork_child(void)
+{
+	umcg_tls_worker = NULL;
+	tls_self = NULL;
+	registry_forget_all();
+	pthread_setspecific(exit_key, NULL);
+}
+
+static void init_once_fn(void)
+{
+	pthread_key_create(&exit_key, exit_destructor);
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/* ---- umcg_ctl ----------------------------------------------------------------- */
+
+static bool clock_allowed(clockid_t clock)
+{
+	return clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC ||
+	       clock == CLOCK_BOOTTIME || clock == CLOCK_TAI;
+}
+
+static bool reserved_fields_zero(const struct umcg_task *t)
+{
+	return !t->__zero0 && !t->__zero[0] && !t->__zero[1] &&
+	       !t->__zero[2] && !t->next_tid;
+}
+
+/* Worker registration: server_tid must name a registered server. */
+static int check_server(pid_t stid)
+{
+	struct umcg_thread *srv = registry_lock_tid(stid);
+	bool ok;
+
+	if (!srv)
+		return -ESRCH;
+	ok = srv->role == UMCG_ROLE_SERVER;
+	registry_unlock(stid);
+	return ok ? 0 : -ESRCH;
+}
+
+static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
+{
+	pid_t tid = umcg_gettid();
+	uint32_t st = load_state(task) & STATE_BITS;
+	struct umcg_thread *self;
+	int r;
+
+	if (!clock_allowed(clock) || tls_self || !reserved_fields_zero(task))
+		return -EINVAL;
+	if (!worker && (st != UMCG_TASK_RUNNING ||
+			(pid_t)task->server_tid != tid))
+		return -EINVAL;
+	if (worker && st != UMCG_TASK_BLOCKED)
+		return -EINVAL;
+	if (worker && (r = check_server(load_server_tid(task))) < 0)
+		return r;
+
+	pthread_once(&init_once, init_once_fn);
+	if (worker && (r = install_preempt_handler()) < 0)
+		return r;
+	self = calloc(1, sizeof(*self));
+	if (!self)
+		return -ENOMEM;
+	self->task = task;
+	self->tid = tid;
+	self->clock = clock;
+	self->role = worker ? UMCG_ROLE_WORKER : UMCG_ROLE_SERVER;
+	pthread_setspecific(exit_key, self);
+	tls_self = self;
+	registry_insert(self);
+	if (!worker)
+		return 0;
+
+	/* A new worker: BLOCKED -> RUNNABLE, queued, runs when its server says. */
+	self->in_library = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	umcg_tls_worker = self;
+	move_own_state(task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
+	enqueue_self(self);
+	sleep_until_running(self, NULL);
+	leave_library(self, 0);
+	return 0;
+}
+
+static int do_unregister(bool worker, struct umcg_task *task)
+{
+	struct umcg_thread *self = tls_self;
+
+	if (!self || self->task != task ||
+	    worker != (self->role == UMCG_ROLE_WORKER))
+		return -EINVAL;
+	if ((load_state(task) & UMCG_TASK_MASK) != UMCG_TASK_RUNNING)
+		return -EINVAL;
+	pthread_setspecific(exit_key, NULL);
+	finish(self);
+	return 0;
+}
+
+static int ctl_checked(uint32_t flags, struct umcg_task *task, clockid_t clock)
+{
+	bool worker = flags & UMCG_CTL_WORKER;
+
+	switch (flags & ~UMCG_CTL_WORKER) {
+	case UMCG_CTL_REGISTER:
+	case UMCG_CTL_UNREGISTER:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if ((uintptr_t)task % _Alignof(struct umcg_task))
+		return -EINVAL;
+	if (umcg_sys_probe_rw(task) < 0)
+		return -EFAULT;
+	if (flags & UMCG_CTL_REGISTER)
+		return do_register(worker, task, clock);
+	return do_unregister(worker, task);
+}
+
+/* A worker's registry locks must not be re-taken by its preemption handler. */
+static int emul_ctl(uint32_t flags, struct umcg_task *task, clockid_t clock)
+{
+	struct umcg_thread *w = umcg_tls_worker;
+	int prev = w ? enter_library(w) : 0;
+	int r = ctl_checked(flags, task, clock);
+
+	/* An unregistered worker's record is gone. */
+	if (w && umcg_tls_worker == w)
+		leave_library(w, prev);
+	return r;
+}
+
+/* ---- umcg_wait ------------------------------------------------------------------ */
+
+/*
+ * Run the task named by @next (docs/semantics.md, umcg_wait step 5).
+ * A worker target must be parked (we claim it) or be one of the caller's
+ * own workers, which the caller took off its list: anything else may still
+ * sit on a list that only its server may take it from.
+ */
+static int run_next(struct umcg_thread *self, uint32_t next)
+{
+	pid_t tid = (pid_t)(next & UMCG_TID_MASK);
+	struct umcg_thread *n = registry_lock_tid(tid);
+	struct umcg_task *nt;
+	bool claimed = false, woke;
+
+	if (!n)
+		return -ESRCH;
+	nt = n->task;
+	if (next & UMCG_TID_RUNNING) {
+		woke = (load_state(nt) & UMCG_TASK_MASK) == UMCG_TASK_RUNNING;
+		registry_unlock(tid);
+		return woke ? 0 : -EAGAIN;
+	}
+	if (n->role == UMCG_ROLE_WORKER) {
+		int parked = 1;
+
+		claimed = atomic_compare_exchange_strong(&n->parked, &parked, 0);
+		if (!claimed && load_server_tid(nt) != self->tid) {
+			registry_unlock(tid);
+			return -EAGAIN;
+		}
+	}
+	woke = wake_task_locked(nt);
+	if (claimed && !woke)
+		atomic_store(&n->parked, 1);
+	registry_unlock(tid);
+	if (!woke)
+		return -EAGAIN;
+	umcg_futex_wake(&nt->state);
+	atomic_store_explicit((_Atomic uint32_t *)&self->task->next_tid,
+			      next | UMCG_TID_RUNNING, memory_order_relaxed);
+	return 0;
+}
+
+/* A worker's timed sleep expired: enqueue, unless a next_tid claim won. */
+static int worker_timed_out(struct umcg_thread *self)
+{
+	int parked = 1;
+
+	if (!atomic_compare_exchange_strong(&self->parked, &parked, 0)) {
+		sleep_until_running(self, NULL);
+		return 0;
+	}
+	enqueue_self(self);
+	sleep_until_running(self, NULL);
+	return -ETIMEDOUT;
+}
+
+static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
+{
+	struct umcg_task *t = self->task;
+	uint32_t next = atomic_load_explicit((_Atomic uint32_t *)&t->next_tid,
+					     memory_order_relaxed);
+	bool worker = self->role == UMCG_ROLE_WORKER;
+	bool parks = worker && abs_timeout != 0;
+	struct deadline d;
+	uint32_t s;
+	int r;
+
+	if (next & UMCG_TID_MASK) {
+		pid_t ntid = (pid_t)(next & UMCG_TID_MASK);
+
+		if (!registry_lock_tid(ntid))
+			return -ESRCH;
+		registry_unlock(ntid);
+	}
+
+	/*
+	 * Parked before RUNNABLE: a task that names us from now on may claim
+	 * us.  Then RUNNABLE|COND_WAIT -> RUNNABLE: a wake-up that came first
+	 * left us RUNNING, and the wait is over before it began.
+	 */
+	if (parks)
+		atomic_store(&self->parked, 1);
+	s = load_state(t);
+	for (;;) {
+		if ((s & STATE_BITS) != (UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT)) {
+			if (parks)
+				atomic_store(&self->parked, 0);
+			force_running(t);
+			return -EAGAIN;
+		}
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_RUNNABLE)))
+			break;
+	}
+	store_u64(&t->runnable_ts, now_ns(self->clock));
+
+	if (next & UMCG_TID_MASK) {
+		r = run_next(self, next);
+		if (r < 0) {
+			int one = 1;
+
+			/* Still parked means nobody claimed us: undo it. */
+			if (!parks || atomic_compare_exchange_strong(&self->parked,
+								     &one, 0))
+				force_running(t);
+			else
+				sleep_until_running(self, NULL);
+			return r;
+		}
+	}
+
+	if (worker && abs_timeout == 0) {
+		enqueue_self(self);
+		return sleep_until_running(self, NULL);
+	}
+	if (abs_timeout == 0 || abs_timeout == UINT64_MAX)
+		return sleep_until_running(self, NULL);
+
+	deadline_init(&d, self->clock, abs_timeout);
+	if (sleep_until_running(self, &d) == 0)
+		return 0;
+	if (worker)
+		return worker_timed_out(self);
+	/* A server that is woken right at its timeout reports the wake-up. */
+	return move_own_state(t, UMCG_TASK_RUNNABLE, UMCG_TASK_RUNNING) ?
+	       -ETIMEDOUT : 0;
+}
+
+static int emul_wait(uint32_t flags, uint64_t abs_timeout)
+{
+	struct umcg_thread *self = tls_self;
+	int prev, r;
+
+	if (flags || !self)
+		return -EINVAL;
+	prev = enter_library(self);
+	r = do_wait(self, abs_timeout);
+	leave_library(self, prev);
+	return r;
+}
+
+/* ---- umcg_kick ------------------------------------------------------------------ */
+
+static int kick_checked(uint32_t flags, pid_t tid)
+{
+	struct umcg_thread *n;
+	struct umcg_task *t;
+	bool server, act;
+	uint32_t s;
+
+	if (flags)
+		return -EINVAL;
+	if (tid <= 0 || !(n = registry_lock_tid(tid)))
+		return -ESRCH;
+	t = n->task;
+	server = n->role == UMCG_ROLE_SERVER;
+	if (server) {
+		act = wake_task_locked(t);
+	} else {
+		s = load_state(t);
+		act = (s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING &&
+		      (s & UMCG_TF_PREEMPT);
+	}
+	registry_unlock(tid);
+	if (act && server)
+		umcg_futex_wake(&t->state);
+	else if (act)
+		umcg_sys_tgkill(tid, preempt_sig);	/* ESRCH: it just exited */
+	return 0;
+}
+
+static int emul_kick(uint32_t flags, pid_t tid)
+{
+	struct umcg_thread *w = umcg_tls_worker;
+	int prev = w ? enter_library(w) : 0;
+	int r = kick_checked(flags, tid);
+
+	if (w)
+		leave_library(w, prev);
+	return r;
+}
+
+const struct umcg_backend_ops umcg_emul_ops = {
+	.name = "emul",
+	.ctl = emul_ctl,
+	.wait = emul_wait,
+	.kick = emul_kick,
+};
+
+/* ---- Block detection at call boundaries ----------------------------------------- */
+
+void umcg_sys_enter(void)
+{
+	struct umcg_thread *self = umcg_tls_worker;
+	struct umcg_task *t;
+	int prev;
+	uint32_t s;
+
+	if (!self || self->in_bracket++)
+		return;
+	t = self->task;
+	self->blocked_here = 0;
+	prev = enter_library(self);
+	s = load_state(t);
+	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
+		store_u64(&t->blocked_ts, now_ns(self->clock));
+		/* TF_PREEMPT is dropped: the CPU goes back to the server anyway */
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_BLOCKED))) {
+			self->blocked_here = 1;
+			break;
+		}
+	}
+	if (self->blocked_here) {
+		wake_server_of(t);
+		mask_preempt_signal(SIG_BLOCK);
+	}
+	/* Not RUNNING now, so a preemption noted meanwhile is moot. */
+	if (!prev)
+		self->preempt_pending = 0;
+	leave_library(self, prev);
+}
+
+void umcg_sys_exit(void)
+{
+	struct umcg_thread *self = umcg_tls_worker;
+	int prev, saved;
+
+	if (!self || !self->in_bracket || --self->in_bracket)
+		return;
+	if (!self->blocked_here)
+		return;
+	saved = errno;
+	prev = enter_library(self);
+	self->blocked_here = 0;
+	mask_preempt_signal(SIG_UNBLOCK);
+	move_own_state(self->task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
+	enqueue_self(self);
+	sleep_until_running(self, NULL);
+	leave_library(self, prev);
+	errno = saved;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libumcg internals shared by the backends, the registry and the libc
+ * interposition in src/hooks/.  Nothing here is exported.
+ */
+#ifndef UMCG_INTERNAL_H
+#define UMCG_INTERNAL_H
+
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+#include <umcg.h>
+
+#define UMCG_HIDDEN __attribute__((visibility("hidden")))
+
+enum umcg_role { UMCG_ROLE_SERVER = 1, UMCG_ROLE_WORKER = 2 };
+
+/*
+ * One registered task of the emul backend.  Allocated at registration,
+ * reachable from other threads only through the registry (under its bucket
+ * lock), freed after it left the registry.
+ *
+ * parked: 1 while a worker sleeps in umcg_wait() with a timeout and is on no
+ * list; whoever moves it 1 -> 0 first (a next_tid claim, or the worker's own
+ * timeout) decides whether it is run directly or enqueued.
+ */
+struct umcg_thread {
+	struct umcg_task *task;
+	pid_t tid;
+	clockid_t clock;
+	enum umcg_role role;
+	atomic_int parked;
+	int in_bracket;		/* inside umcg_sys_enter/exit: hooks pass through */
+	int blocked_here;	/* this bracket did the RUNNING -> BLOCKED move */
+	volatile sig_atomic_t in_library;	/* preemption must wait */
+	volatile sig_atomic_t preempt_pending;
+	struct umcg_thread *hash_next;
+};
+
+/*
+ * Non-NULL exactly while the calling thread is a registered worker of the
+ * emul backend.  The libc hooks test it first: outside a worker a hooked
+ * call costs this one thread-local load.
+ */
+extern __thread struct umcg_thread *umcg_tls_worker UMCG_HIDDEN;
+
+/* True when a hook must manage a possible block around its call. */
+static inline bool umcg_hook_active(void)
+{
+	struct umcg_thread *w = umcg_tls_worker;
+
+	return __builtin_expect(w != NULL, 0) && !w->in_bracket;
+}
+
+/* The operations one backend provides; each returns 0 or -errno. */
+struct umcg_backend_ops {
+	const char *name;
+	int (*ctl)(uint32_t flags, struct umcg_task *self, clockid_t clock);
+	int (*wait)(uint32_t flags, uint64_t abs_timeout);
+	int (*kick)(uint32_t flags, pid_t tid);
+};
+
+extern const struct umcg_backend_ops umcg_emul_ops UMCG_HIDDEN;
+extern const struct umcg_backend_ops umcg_kernel_ops UMCG_HIDDEN;
+
+/* src/kernel.c: true when the running kernel announces our ABI version. */
+bool umcg_kernel_available(void) UMCG_HIDDEN;
+
+#endif /* UMCG_INTERNAL_H */

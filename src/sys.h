@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one place where libumcg's backends make raw system calls: futex
+ * waits and wakes on a state word, thread ids, thread-directed signals.
+ * Each returns 0 (or a count) or -errno and never touches errno.
+ */
+#ifndef UMCG_SYS_H
+#define UMCG_SYS_H
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline long umcg_raw_syscall_ret(long r)
+{
+	return r == -1 ? -errno : r;
+}
+
+static inline pid_t umcg_sys_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * Sleep while *@word == @val, until @abs (on CLOCK_MONOTONIC, or
+ * CLOCK_REALTIME when @realtime) or forever when @abs is NULL.  Returns 0
+ * on a wake-up (spurious ones included), -EAGAIN when *@word had changed,
+ * -EINTR on a signal, -ETIMEDOUT.
+ */
+static inline int umcg_futex_wait(uint32_t *word, uint32_t val,
+				  const struct timespec *abs, int realtime)
+{
+	int op = FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG;
+	int saved = errno;
+	long r;
+
+	if (realtime)
+		op |= FUTEX_CLOCK_REALTIME;
+	r = syscall(SYS_futex, word, op, val, abs, NULL, FUTEX_BITSET_MATCH_ANY);
+	r = umcg_raw_syscall_ret(r);
+	errno = saved;
+	return (int)r;
+}
+
+static inline void umcg_futex_wake(uint32_t *word)
+{
+	int saved = errno;
+
+	syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL,
+		NULL, 0);
+	errno = saved;
+}
+
+/*
+ * Is @addr mapped, readable and writable?  A shared FUTEX_WAKE must find
+ * the page (EFAULT if it is not mapped); FUTEX_WAKE_OP then needs write
+ * access.  Used once per registration, never on a hot path.
+ */
+static inline int umcg_sys_probe_rw(void *addr)
+{
+	int saved = errno;
+	long r;
+
+	/* Wake nobody on @addr, and do "+= 0" on @addr: a write access. */
+	r = syscall(SYS_futex, addr, FUTEX_WAKE_OP, 0, (void *)0, addr,
+		    FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0));
+	r = umcg_raw_syscall_ret(r);
+	errno = saved;
+	return r < 0 ? (int)r : 0;
+}
+
+static inline int umcg_sys_tgkill(pid_t tid, int sig)
+{
+	int saved = errno;
+	long r = syscall(SYS_tgkill, getpid(), tid, sig);
+
+	r = umcg_raw_syscall_ret(r);
+	errno = saved;
+	return (int)r;
+}
+
+#endif /* UMCG_SYS_H */
