@@ -8,6 +8,14 @@
 # examples/*.c needs no edit here.
 
 CC      ?= cc
+# Quiet by default ("CC src/emul.c"); V=1 shows every command.
+ifeq ($(V),1)
+Q =
+msg = @true
+else
+Q = @
+msg = @printf '  %-6s %s\n'
+endif
 SAN     ?=
 O       ?= $(if $(SAN),build-$(SAN),build)
 
@@ -46,28 +54,34 @@ lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(msg) CC $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIBA): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(msg) AR $@
+	$(Q)ar rcs $@ $^
 
 $(LIBSO): $(LIB_OBJS) src/umcg.map
-	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,src/umcg.map \
+	$(msg) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,src/umcg.map \
 		-Wl,-z,defs $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
-	ln -sf $(SONAME) $(O)/libumcg.so
+	$(Q)ln -sf $(SONAME) $(O)/libumcg.so
 
 $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
 
 $(O)/bench/%: bench/%.c $(BENCH_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_HELP) $(PROG_LD) $(LDLIBS)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_HELP) $(PROG_LD) $(LDLIBS)
 
 $(O)/examples/%: examples/%.c $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROG_LD) $(LDLIBS)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROG_LD) $(LDLIBS)
 
 # The whole suite three times: plain, ThreadSanitizer, AddressSanitizer.
 # The runner prints one line per test and ends with "N passed, N failed".

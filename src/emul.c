@@ -653,7 +653,8 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 				with_state(s, UMCG_TASK_RUNNABLE)))
 			break;
 	}
-	store_u64(&t->runnable_ts, now_ns(self->clock));
+	if (!worker || abs_timeout != 0)	/* a yield stamps it when queued */
+		store_u64(&t->runnable_ts, now_ns(self->clock));
 
 	if (next & UMCG_TID_MASK) {
 		r = run_next(self, next);
