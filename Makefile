@@ -48,7 +48,13 @@ LIBA     = $(O)/libumcg.a
 # would for any linked program) and find it through their rpath.
 PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
-.PHONY: all lib check check-plain check-tsan check-asan bench run kernel-check clean
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+VERSION  = 1.0
+
+.PHONY: install all lib check check-plain check-tsan check-asan bench run kernel-check clean
 all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
 lib: $(LIBA) $(LIBSO)
 
@@ -102,6 +108,19 @@ run: all
 
 kernel-check:
 	kernel/check.sh
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/linux $(DESTDIR)$(INCDIR)/umcg
+	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libumcg.so
+	install -m 644 include/umcg.h $(DESTDIR)$(INCDIR)/
+	install -m 644 include/linux/umcg.h $(DESTDIR)$(INCDIR)/linux/
+	for h in $(wildcard include/umcg/*.h); do install -m 644 $$h $(DESTDIR)$(INCDIR)/umcg/; done
+	for d in man2 man3 man7; do [ -d man/$$d ] || continue; \
+		install -d $(DESTDIR)$(MANDIR)/$$d; install -m 644 man/$$d/* $(DESTDIR)$(MANDIR)/$$d/; done
+	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCDIR)|; s|@version@|$(VERSION)|' \
+		umcg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/umcg.pc
 
 clean:
 	rm -rf build build-thread build-address

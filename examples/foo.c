@@ -129,6 +129,9 @@ static void run_worker(struct worker *w)
 			/* Woken: our worker blocked, yielded, exited, or a new one came. */
 			uint32_t st = umcg_task_state(&w->task) & UMCG_TASK_MASK;
 
+			/* EAGAIN can come before the switch: not started yet. */
+			if (!(server_task.next_tid & UMCG_TID_RUNNING))
+				continue;
 			if (st != UMCG_TASK_RUNNING)
 				break;
 			fifo_push_list(umcg_runnable_take_all(&server_task));

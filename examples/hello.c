@@ -49,10 +49,11 @@ int main(void)
 
 			next = umcg_runnable_next(t);
 			server.next_tid = w->tid;   /* run it; sleep until it blocks or exits */
-			do {
+			do {    /* EAGAIN before the switch leaves TID_RUNNING clear */
 				server.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
 				umcg_wait(0, 0);
-			} while (umcg_task_state(t) == UMCG_TASK_RUNNING);
+			} while (!(server.next_tid & UMCG_TID_RUNNING) ||
+				 umcg_task_state(t) == UMCG_TASK_RUNNING);
 			server.next_tid = 0;
 			if (umcg_task_state(t) == UMCG_TASK_NONE)
 				left--;
