@@ -101,6 +101,18 @@ static inline uint32_t umcg_task_state(struct umcg_task *t)
 				    memory_order_acquire);
 }
 
+/*
+ * Write the caller's own state word, e.g. RUNNABLE | UMCG_TF_COND_WAIT
+ * right before umcg_wait() (release: what the caller did before is visible
+ * to whoever sees the new state).  Use umcg_task_cas_state() for another
+ * task's word: it may change under you.
+ */
+static inline void umcg_task_set_state(struct umcg_task *t, uint32_t state)
+{
+	atomic_store_explicit((_Atomic uint32_t *)&t->state, state,
+			      memory_order_release);
+}
+
 /* Atomically move @t's state word from @old to @new. */
 static inline int umcg_task_cas_state(struct umcg_task *t, uint32_t old,
 				      uint32_t new_state)

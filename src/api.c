@@ -104,8 +104,11 @@ pid_t umcg_gettid(void)
 uint64_t umcg_clock_ns(clockid_t clock)
 {
 	struct timespec ts;
+	int saved = errno;
 
-	if (clock_gettime(clock, &ts))
+	if (clock_gettime(clock, &ts)) {
+		errno = saved;
 		return 0;
+	}
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }

@@ -323,10 +323,16 @@ static int default_preempt_signal(void)
 	const char *env = getenv("UMCG_PREEMPT_SIGNAL");
 
 	if (env && *env) {
-		int sig = atoi(env);
+		char *end;
+		long sig = strtol(env, &end, 10);
 
-		if (sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP)
-			return sig;
+		if (!*end && sig > 0 && sig < NSIG && sig != SIGKILL &&
+		    sig != SIGSTOP)
+			return (int)sig;
+		/* A bad value must not go unnoticed: it would change behaviour. */
+		static const char msg[] =
+			"libumcg: ignoring invalid UMCG_PREEMPT_SIGNAL\n";
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	}
 	return SIGRTMIN + 4;
 }
@@ -629,8 +635,10 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	if (next & UMCG_TID_MASK) {
 		pid_t ntid = (pid_t)(next & UMCG_TID_MASK);
 
-		if (!registry_lock_tid(ntid))
+		if (!registry_lock_tid(ntid)) {
+			force_running(t);
 			return -ESRCH;
+		}
 		registry_unlock(ntid);
 	}
 
@@ -693,8 +701,12 @@ static int emul_wait(uint32_t flags, uint64_t abs_timeout)
 	struct umcg_thread *self = tls_self;
 	int prev, r;
 
-	if (flags || !self)
+	if (!self)
 		return -EINVAL;
+	if (flags) {
+		force_running(self->task);
+		return -EINVAL;
+	}
 	prev = enter_library(self);
 	r = do_wait(self, abs_timeout);
 	leave_library(self, prev);
