@@ -69,7 +69,7 @@ static struct worker *fifo_pop(void)
 
 static void yield(struct worker *self)
 {
-	self->task.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
+	umcg_task_set_state(&self->task, UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT);
 	umcg_wait(0, 0);
 }
 
@@ -124,7 +124,7 @@ static void run_worker(struct worker *w)
 
 	server_task.next_tid = (uint32_t)w->tid;
 	for (;;) {
-		server_task.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
+		umcg_task_set_state(&server_task, UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT);
 		if (umcg_wait(0, deadline) == 0 || errno == EAGAIN) {
 			/* Woken: our worker blocked, yielded, exited, or a new one came. */
 			uint32_t st = umcg_task_state(&w->task) & UMCG_TASK_MASK;
@@ -164,10 +164,10 @@ static void run_worker(struct worker *w)
 /* Nothing runnable: sleep until a worker wakes up (and enqueues itself). */
 static void idle(void)
 {
-	server_task.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
+	umcg_task_set_state(&server_task, UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT);
 	fifo_push_list(umcg_runnable_take_all(&server_task));
 	if (fifo_len) {		/* looked again after COND_WAIT: no lost wake-up */
-		server_task.state = UMCG_TASK_RUNNING;
+		umcg_task_set_state(&server_task, UMCG_TASK_RUNNING);
 		return;
 	}
 	umcg_wait(0, 0);

@@ -37,20 +37,20 @@ int main(void)
 
 	while (left) {
 		/* Say "about to sleep" first, then look: no wake-up is lost. */
-		server.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
+		umcg_task_set_state(&server, UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT);
 		struct umcg_task *list = umcg_runnable_take_all(&server);
 		if (!list) {
 			umcg_wait(0, 0);        /* until a worker becomes runnable */
 			continue;
 		}
-		server.state = UMCG_TASK_RUNNING;
+		umcg_task_set_state(&server, UMCG_TASK_RUNNING);
 		for (struct umcg_task *t = list, *next; t; t = next) {
 			struct worker *w = (struct worker *)t;
 
 			next = umcg_runnable_next(t);
 			server.next_tid = w->tid;   /* run it; sleep until it blocks or exits */
 			do {    /* EAGAIN before the switch leaves TID_RUNNING clear */
-				server.state = UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT;
+				umcg_task_set_state(&server, UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT);
 				umcg_wait(0, 0);
 			} while (!(server.next_tid & UMCG_TID_RUNNING) ||
 				 umcg_task_state(t) == UMCG_TASK_RUNNING);
