@@ -23,9 +23,13 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
            -ftls-model=initial-exec
+# -z defs catches a missing symbol at link time; a sanitizer build leaves
+# its runtime's symbols to the program (clang links the runtime only there).
+ZDEFS    = -Wl,-z,defs
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SAN)
+ZDEFS    =
 endif
 LDLIBS  += -pthread -ldl -lm
 
@@ -71,7 +75,7 @@ $(LIBA): $(LIB_OBJS)
 $(LIBSO): $(LIB_OBJS) src/umcg.map
 	$(msg) LD $@
 	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,src/umcg.map \
-		-Wl,-z,defs $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+		$(ZDEFS) $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 	$(Q)ln -sf $(SONAME) $(O)/libumcg.so
 
 $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)

@@ -154,7 +154,9 @@ static void wake_server_of(struct umcg_task *w)
 	if (!srv)
 		return;
 	st = srv->task;
-	woke = srv->role == UMCG_ROLE_SERVER && wake_task_locked(st);
+	/* a server that is not in FUTEX_WAIT sees RUNNING before it sleeps */
+	woke = srv->role == UMCG_ROLE_SERVER && wake_task_locked(st) &&
+	       atomic_load(&srv->sleepers);
 	registry_unlock(stid);
 	if (woke)
 		umcg_futex_wake(&st->state);
@@ -189,7 +191,7 @@ static void enqueue_self(struct umcg_thread *self)
 		store_u64(&w->runnable_workers_ptr, old);
 		/* seq_cst: publishes the link; pairs with the server's exchange */
 	} while (!atomic_compare_exchange_weak(head, &old, (uintptr_t)w));
-	woke = wake_task_locked(srv->task);
+	woke = wake_task_locked(srv->task) && atomic_load(&srv->sleepers);
 	registry_unlock(stid);
 	if (woke)
 		umcg_futex_wake(&srv->task->state);
@@ -234,11 +236,21 @@ static int sleep_until_running(struct umcg_thread *self, const struct deadline *
 
 	for (;;) {
 		uint32_t s = load_state(t);
+		int r;
 
 		if ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING)
 			return 0;
-		if (umcg_futex_wait(&t->state, s, d ? &d->ts : NULL,
-				    d ? d->realtime : 0) == -ETIMEDOUT)
+		/*
+		 * seq_cst increment before the futex compares the word; pairs
+		 * with a waker's cmpxchg of the word, then its load of
+		 * sleepers: either it sees us counted and wakes us, or our
+		 * futex finds the word changed.
+		 */
+		atomic_fetch_add(&self->sleepers, 1);
+		r = umcg_futex_wait(&t->state, s, d ? &d->ts : NULL,
+				    d ? d->realtime : 0);
+		atomic_fetch_sub(&self->sleepers, 1);
+		if (r == -ETIMEDOUT)
 			return (load_state(t) & UMCG_TASK_MASK) ==
 			       UMCG_TASK_RUNNING ? 0 : -ETIMEDOUT;
 	}
@@ -310,6 +322,12 @@ static void preempt_handler(int sig, siginfo_t *info, void *uctx)
 	(void)info;
 	(void)uctx;
 	if (self) {
+		int k = atomic_load(&self->kicks_pending);
+
+		/* this kick is delivered: it can no longer cut a call short */
+		while (k > 0 && !atomic_compare_exchange_weak(
+				&self->kicks_pending, &k, k - 1))
+			;
 		if (self->in_library)
 			self->preempt_pending = 1;
 		else
@@ -419,7 +437,7 @@ static void finish(struct umcg_thread *self)
 	registry_remove(self);
 	atomic_fetch_and(state_word(t), USER_BITS);
 	if (self->role == UMCG_ROLE_WORKER) {
-		if (self->in_bracket && self->blocked_here)
+		if (self->in_bracket && self->sig_masked)
 			mask_preempt_signal(SIG_UNBLOCK);
 		wake_server_of(t);
 	}
@@ -576,7 +594,7 @@ static int run_next(struct umcg_thread *self, uint32_t next)
 	pid_t tid = (pid_t)(next & UMCG_TID_MASK);
 	struct umcg_thread *n = registry_lock_tid(tid);
 	struct umcg_task *nt;
-	bool claimed = false, woke;
+	bool claimed = false, woke, sleeping;
 
 	if (!n)
 		return -ESRCH;
@@ -595,15 +613,26 @@ static int run_next(struct umcg_thread *self, uint32_t next)
 			return -EAGAIN;
 		}
 	}
+	/*
+	 * Write TID_RUNNING back before the target can run: once it is
+	 * RUNNING it may switch on at once and store its own successor in
+	 * our next_tid (a worker keeps its server's view true), which a
+	 * later write-back here would overwrite.  Seq_cst store before the
+	 * cmpxchg in wake_task_locked(); undone if the wake fails.
+	 */
+	atomic_store((_Atomic uint32_t *)&self->task->next_tid,
+		     next | UMCG_TID_RUNNING);
 	woke = wake_task_locked(nt);
+	sleeping = woke && atomic_load(&n->sleepers);
+	if (!woke)
+		atomic_store((_Atomic uint32_t *)&self->task->next_tid, next);
 	if (claimed && !woke)
 		atomic_store(&n->parked, 1);
 	registry_unlock(tid);
 	if (!woke)
 		return -EAGAIN;
-	umcg_futex_wake(&nt->state);
-	atomic_store_explicit((_Atomic uint32_t *)&self->task->next_tid,
-			      next | UMCG_TID_RUNNING, memory_order_relaxed);
+	if (sleeping)
+		umcg_futex_wake(&nt->state);
 	return 0;
 }
 
@@ -729,11 +758,15 @@ static int kick_checked(uint32_t flags, pid_t tid)
 	t = n->task;
 	server = n->role == UMCG_ROLE_SERVER;
 	if (server) {
-		act = wake_task_locked(t);
+		act = wake_task_locked(t) && atomic_load(&n->sleepers);
 	} else {
+		/* counted before the state check: see umcg_sys_enter() */
+		atomic_fetch_add(&n->kicks_pending, 1);
 		s = load_state(t);
 		act = (s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING &&
 		      (s & UMCG_TF_PREEMPT);
+		if (!act)
+			atomic_fetch_sub(&n->kicks_pending, 1);
 	}
 	registry_unlock(tid);
 	if (act && server)
@@ -787,7 +820,16 @@ void umcg_sys_enter(void)
 	}
 	if (self->blocked_here) {
 		wake_server_of(t);
-		mask_preempt_signal(SIG_BLOCK);
+		/*
+		 * Mask the preemption signal only when a kick may be on its
+		 * way: the cmpxchg to BLOCKED above, then this load, pair with
+		 * umcg_kick()'s increment, then its state check.  Either the
+		 * kick saw us BLOCKED and sends nothing, or we see it counted.
+		 */
+		if (atomic_load(&self->kicks_pending) > 0) {
+			mask_preempt_signal(SIG_BLOCK);
+			self->sig_masked = 1;
+		}
 	}
 	/* Not RUNNING now, so a preemption noted meanwhile is moot. */
 	if (!prev)
@@ -807,7 +849,10 @@ void umcg_sys_exit(void)
 	saved = errno;
 	prev = enter_library(self);
 	self->blocked_here = 0;
-	mask_preempt_signal(SIG_UNBLOCK);
+	if (self->sig_masked) {
+		self->sig_masked = 0;
+		mask_preempt_signal(SIG_UNBLOCK);
+	}
 	move_own_state(self->task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
 	enqueue_self(self);
 	sleep_until_running(self, NULL);

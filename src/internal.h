@@ -33,7 +33,10 @@ struct umcg_thread {
 	clockid_t clock;
 	enum umcg_role role;
 	atomic_int parked;
+	atomic_int sleepers;	/* in FUTEX_WAIT on its state: wakers skip FUTEX_WAKE at 0 */
 	int in_bracket;		/* inside umcg_sys_enter/exit: hooks pass through */
+	atomic_int kicks_pending;	/* kicks whose signal may still arrive */
+	int sig_masked;		/* this bracket masked the preemption signal */
 	int blocked_here;	/* this bracket did the RUNNING -> BLOCKED move */
 	volatile sig_atomic_t in_library;	/* preemption must wait */
 	volatile sig_atomic_t preempt_pending;
