@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding the functions the hooks replace.
+ *
+ * A hook calls the next definition of its own name after libumcg in the
+ * symbol search order: libc's, or another interposer's (a sanitizer runtime
+ * comes before us, so it calls us and we call libc).  The lookup is
+ * dlsym(RTLD_NEXT) -- or dlvsym() where libc keeps several versions of a
+ * name -- done once per name and kept in the slot's atomic pointer.
+ *
+ * Implements:
+ *  - umcg_real_resolve(): the lazy, thread-safe lookup.  Two threads that
+ *    race store the same pointer, so the race is harmless.
+ *  - a constructor that resolves every slot (the "umcg_real" section) at
+ *    load time, while the process is still single-threaded, so that a
+ *    worker never pays for dlsym().
+ *
+ * Re-entry: dlsym() may take locks or allocate.  Should it call a hooked
+ * function, and that function is the one being resolved on this thread
+ * (pthread_mutex_lock with an older libc), the slot's fallback is used: a
+ * direct, link-time reference to libc's alias (__pthread_mutex_lock), which
+ * we never interpose.  A re-entry with no fallback aborts with a message
+ * rather than recursing until the stack overflows.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hook.h"
+
+extern struct umcg_real __start_umcg_real[] UMCG_HIDDEN;
+extern struct umcg_real __stop_umcg_real[] UMCG_HIDDEN;
+
+/* The slot this thread is looking up now, or NULL. */
+static __thread struct umcg_real *resolving;
+
+static void *lookup(struct umcg_real *r)
+{
+	void *fn = NULL;
+
+	if (r->version)
+		fn = dlvsym(RTLD_NEXT, r->name, r->version);
+	if (!fn)
+		fn = dlsym(RTLD_NEXT, r->name);
+	return fn;
+}
+
+static void __attribute__((noreturn)) die(const char *name, const char *why)
+{
+	/* stdio writes through libc's internal write, never through a hook */
+	fprintf(stderr, "libumcg: %s: %s\n", name, why);
+	abort();
+}
+
+void *umcg_real_resolve(struct umcg_real *r)
+{
+	struct umcg_real *outer = resolving;
+	void *fn;
+
+	if (outer == r) {
+		if (!r->fallback)
+			die(r->name, "lookup re-entered itself");
+		return r->fallback;
+	}
+	resolving = r;
+	fn = lookup(r);
+	resolving = outer;
+	if (!fn)
+		fn = r->fallback;
+	if (!fn)
+		die(r->name, "no next definition (dlsym RTLD_NEXT)");
+	/* Relaxed: every racing thread stores this same value. */
+	atomic_store_explicit(&r->fn, fn, memory_order_relaxed);
+	return fn;
+}
+
+__attribute__((constructor)) static void resolve_all(void)
+{
+	for (struct umcg_real *r = __start_umcg_real; r < __stop_umcg_real; r++)
+		umcg_real_get(r);
+}
