@@ -21,12 +21,14 @@ int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(accept)(fd, addr, alen);
-	return UMCG_BLOCKING(REAL(accept)(fd, addr, alen));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(accept)(fd,
+					addr, alen)));
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(accept4)(fd, addr, alen, flags);
-	return UMCG_BLOCKING(REAL(accept4)(fd, addr, alen, flags));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(accept4)(fd,
+					addr, alen, flags)));
 }

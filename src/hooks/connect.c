@@ -20,5 +20,6 @@ int connect(int fd, const struct sockaddr *addr, socklen_t alen)
 {
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(connect)(fd, addr, alen);
-	return UMCG_BLOCKING(REAL(connect)(fd, addr, alen));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(connect)(fd,
+					addr, alen)));
 }

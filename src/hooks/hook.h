@@ -100,4 +100,11 @@ ssize_t umcg_hook_rw(int fd, const struct iovec *iov, int cnt, off_t off,
  */
 bool umcg_hook_fd_nonblocking(int fd, bool stream_only) UMCG_HIDDEN;
 
+/*
+ * Pass the result @r of a declared call on @fd through; an EAGAIN (or
+ * EINPROGRESS) there means the fd is non-blocking after all, which
+ * umcg_hook_fd_nonblocking() must not keep believing otherwise.
+ */
+ssize_t umcg_hook_fd_declared(int fd, ssize_t r) UMCG_HIDDEN;
+
 #endif /* UMCG_HOOK_H */

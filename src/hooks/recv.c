@@ -46,7 +46,8 @@ ssize_t recv(int fd, void *buf, size_t n, int flags)
 	r = REAL(recv)(fd, buf, n, flags | MSG_DONTWAIT);
 	if (answered(fd, r))
 		return rest(fd, buf, n, flags, r);
-	return UMCG_BLOCKING(REAL(recv)(fd, buf, n, flags));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(recv)(fd, buf, n,
+								   flags)));
 }
 
 ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -59,7 +60,8 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	r = REAL(recvfrom)(fd, buf, n, flags | MSG_DONTWAIT, addr, alen);
 	if (answered(fd, r))
 		return rest(fd, buf, n, flags, r);
-	return UMCG_BLOCKING(REAL(recvfrom)(fd, buf, n, flags, addr, alen));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(recvfrom)(fd, buf,
+						n, flags, addr, alen)));
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -73,5 +75,6 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	r = REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT);
 	if (answered(fd, r))
 		return r;
-	return UMCG_BLOCKING(REAL(recvmsg)(fd, msg, flags));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(recvmsg)(fd, msg,
+								      flags)));
 }

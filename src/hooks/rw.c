@@ -77,15 +77,62 @@ static bool is_file(int fd)
 	return file;
 }
 
+/*
+ * The fds seen with O_NONBLOCK clear, so that a call that would block does
+ * not pay an fcntl() each time (a third of a block notification's cost).
+ * Only this direction may be cached.  A stale bit (the fd was made
+ * non-blocking, or closed and its number reused where no hook saw it) makes
+ * us declare a block around a call that then fails with EAGAIN at once:
+ * still the right answer, one wasted round trip, and the bit is cleared.  A
+ * cached "non-blocking" could instead answer EAGAIN for an fd that must
+ * block.
+ */
+#define FD_CACHE_SIZE 65536
+static _Atomic uint64_t known_blocking[FD_CACHE_SIZE / 64];
+
+static bool fd_cached(int fd)
+{
+	if (fd < 0 || fd >= FD_CACHE_SIZE)
+		return false;
+	return atomic_load_explicit(&known_blocking[fd / 64],
+				    memory_order_relaxed) >> (fd % 64) & 1;
+}
+
+static void fd_cache_set(int fd, bool blocking)
+{
+	uint64_t bit = 1ULL << (fd % 64);
+
+	if (fd < 0 || fd >= FD_CACHE_SIZE || fd_cached(fd) == blocking)
+		return;
+	if (blocking)
+		atomic_fetch_or_explicit(&known_blocking[fd / 64], bit,
+					 memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&known_blocking[fd / 64], ~bit,
+					  memory_order_relaxed);
+}
+
 bool umcg_hook_fd_nonblocking(int fd, bool stream_only)
 {
 	int saved = errno;
-	int fl = fcntl(fd, F_GETFL);
+	int fl;
 
+	if (fd_cached(fd))
+		return false;
+	fl = fcntl(fd, F_GETFL);
 	errno = saved;
+	if (fl != -1 && !(fl & O_NONBLOCK))
+		fd_cache_set(fd, true);
 	if (fl == -1 || !(fl & O_NONBLOCK))
 		return false;
 	return !stream_only || !is_file(fd);
+}
+
+ssize_t umcg_hook_fd_declared(int fd, ssize_t r)
+{
+	if (r < 0 && (errno == EAGAIN || errno == EINPROGRESS))
+		fd_cache_set(fd, false);
+	return r;
 }
 
 /*
@@ -170,5 +217,6 @@ ssize_t umcg_hook_rw(int fd, const struct iovec *iov, int cnt, off_t off,
 		errno = (int)-r;
 		return -1;
 	}
-	return UMCG_BLOCKING(xfer(fd, iov, cnt, off, dir));
+	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(xfer(fd, iov, cnt, off,
+							     dir)));
 }
