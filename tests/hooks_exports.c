@@ -30,7 +30,7 @@ static const char *const hooks[] = {
 	"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
 	"pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock",
 	"pthread_barrier_wait", "pthread_join", "sem_wait", "sem_timedwait",
-	"sem_clockwait",
+	"sem_clockwait", "close",
 };
 
 /* Exported under GLIBC_2.3.2, libc's version of them (see umcg.map). */

@@ -107,4 +107,7 @@ bool umcg_hook_fd_nonblocking(int fd, bool stream_only) UMCG_HIDDEN;
  */
 ssize_t umcg_hook_fd_declared(int fd, ssize_t r) UMCG_HIDDEN;
 
+/* @fd is being closed: its number may next name anything. */
+void umcg_hook_fd_forget(int fd) UMCG_HIDDEN;
+
 #endif /* UMCG_HOOK_H */

@@ -128,6 +128,11 @@ bool umcg_hook_fd_nonblocking(int fd, bool stream_only)
 	return !stream_only || !is_file(fd);
 }
 
+void umcg_hook_fd_forget(int fd)
+{
+	fd_cache_set(fd, false);
+}
+
 ssize_t umcg_hook_fd_declared(int fd, ssize_t r)
 {
 	if (r < 0 && (errno == EAGAIN || errno == EINPROGRESS))
