@@ -584,6 +584,45 @@ static int emul_ctl(uint32_t flags, struct umcg_task *task, clockid_t clock)
 /* ---- umcg_wait ------------------------------------------------------------------ */
 
 /*
+ * Is @w on @server's runnable list?  Called by the server itself from
+ * umcg_wait(), so nobody takes the list meanwhile; pushes only add at the
+ * head, and a pushed worker's link does not change until it is taken: the
+ * walk is safe without a lock.  Bounded, in case user space corrupted it.
+ */
+static bool on_list(struct umcg_task *server, struct umcg_task *w)
+{
+	uint64_t p = atomic_load((_Atomic __u64 *)&server->runnable_workers_ptr);
+
+	for (int i = 0; p && i < 1 << 20; i++) {
+		struct umcg_task *t = (struct umcg_task *)(uintptr_t)p;
+
+		if (t == w)
+			return true;
+		p = atomic_load((_Atomic __u64 *)&t->runnable_workers_ptr);
+	}
+	return false;
+}
+
+/*
+ * May @self run worker @n now?  A parked worker is claimed (1 -> 0) against
+ * its own timeout.  Otherwise only its server may run it, and only once it
+ * is off the server's list: a worker whose timeout won (2) is on its way
+ * onto the list, or already there, and would be queued twice if run now.
+ */
+static bool may_run_worker(struct umcg_thread *self, struct umcg_thread *n,
+			   bool *claimed)
+{
+	int parked = PARK_PARKED;
+
+	*claimed = atomic_compare_exchange_strong(&n->parked, &parked,
+						  PARK_NONE);
+	if (*claimed)
+		return true;
+	return parked == PARK_NONE && load_server_tid(n->task) == self->tid &&
+	       !on_list(self->task, n->task);
+}
+
+/*
  * Run the task named by @next (docs/semantics.md, umcg_wait step 5).
  * A worker target must be parked (we claim it) or be one of the caller's
  * own workers, which the caller took off its list: anything else may still
@@ -604,14 +643,9 @@ static int run_next(struct umcg_thread *self, uint32_t next)
 		registry_unlock(tid);
 		return woke ? 0 : -EAGAIN;
 	}
-	if (n->role == UMCG_ROLE_WORKER) {
-		int parked = 1;
-
-		claimed = atomic_compare_exchange_strong(&n->parked, &parked, 0);
-		if (!claimed && load_server_tid(nt) != self->tid) {
-			registry_unlock(tid);
-			return -EAGAIN;
-		}
+	if (n->role == UMCG_ROLE_WORKER && !may_run_worker(self, n, &claimed)) {
+		registry_unlock(tid);
+		return -EAGAIN;
 	}
 	/*
 	 * Write TID_RUNNING back before the target can run: once it is
@@ -627,7 +661,7 @@ static int run_next(struct umcg_thread *self, uint32_t next)
 	if (!woke)
 		atomic_store((_Atomic uint32_t *)&self->task->next_tid, next);
 	if (claimed && !woke)
-		atomic_store(&n->parked, 1);
+		atomic_store(&n->parked, PARK_PARKED);
 	registry_unlock(tid);
 	if (!woke)
 		return -EAGAIN;
@@ -636,16 +670,22 @@ static int run_next(struct umcg_thread *self, uint32_t next)
 	return 0;
 }
 
-/* A worker's timed sleep expired: enqueue, unless a next_tid claim won. */
+/*
+ * A worker's timed sleep expired: enqueue, unless a next_tid claim won.
+ * PARK_TIMED_OUT keeps namers off until the push is done; from then on the
+ * list itself tells the server (see may_run_worker()).
+ */
 static int worker_timed_out(struct umcg_thread *self)
 {
-	int parked = 1;
+	int parked = PARK_PARKED;
 
-	if (!atomic_compare_exchange_strong(&self->parked, &parked, 0)) {
+	if (!atomic_compare_exchange_strong(&self->parked, &parked,
+					    PARK_TIMED_OUT)) {
 		sleep_until_running(self, NULL);
 		return 0;
 	}
 	enqueue_self(self);
+	atomic_store(&self->parked, PARK_NONE);
 	sleep_until_running(self, NULL);
 	return -ETIMEDOUT;
 }
@@ -677,12 +717,12 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	 * left us RUNNING, and the wait is over before it began.
 	 */
 	if (parks)
-		atomic_store(&self->parked, 1);
+		atomic_store(&self->parked, PARK_PARKED);
 	s = load_state(t);
 	for (;;) {
 		if ((s & STATE_BITS) != (UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT)) {
 			if (parks)
-				atomic_store(&self->parked, 0);
+				atomic_store(&self->parked, PARK_NONE);
 			force_running(t);
 			return -EAGAIN;
 		}
@@ -696,11 +736,12 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	if (next & UMCG_TID_MASK) {
 		r = run_next(self, next);
 		if (r < 0) {
-			int one = 1;
+			int one = PARK_PARKED;
 
 			/* Still parked means nobody claimed us: undo it. */
 			if (!parks || atomic_compare_exchange_strong(&self->parked,
-								     &one, 0))
+								     &one,
+								     PARK_NONE))
 				force_running(t);
 			else
 				sleep_until_running(self, NULL);

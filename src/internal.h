@@ -23,10 +23,13 @@ enum umcg_role { UMCG_ROLE_SERVER = 1, UMCG_ROLE_WORKER = 2 };
  * reachable from other threads only through the registry (under its bucket
  * lock), freed after it left the registry.
  *
- * parked: 1 while a worker sleeps in umcg_wait() with a timeout and is on no
- * list; whoever moves it 1 -> 0 first (a next_tid claim, or the worker's own
- * timeout) decides whether it is run directly or enqueued.
+ * parked: PARK_PARKED while a worker sleeps in umcg_wait() with a timeout
+ * and is on no list; whoever moves it away first (a next_tid claim to
+ * PARK_NONE, or the worker's own timeout to PARK_TIMED_OUT) decides whether
+ * it is run directly or enqueued.  PARK_TIMED_OUT lasts until the timed-out
+ * worker is on its server's list.
  */
+enum { PARK_NONE = 0, PARK_PARKED = 1, PARK_TIMED_OUT = 2 };
 struct umcg_thread {
 	struct umcg_task *task;
 	pid_t tid;

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: ping-pong through the server (no direct switches): two
+ * workers yield in turn, the server runs them FIFO, so they strictly
+ * alternate; with and without a system call per iteration.  Prints the
+ * cost per switch (worker -> server -> worker), asserts only the order.
+ * (Direct worker -> worker ping-pong: direct_switch.c.)
+ */
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "t_helpers.h"
+
+#define ROUNDS 2000
+
+static struct t_server s;
+static atomic_int token, with_syscall;
+
+static int ping(struct t_worker *w)
+{
+	/* Wait until both run: the first turn goes to worker 0. */
+	atomic_store(&w->data[0], 1);
+	while (atomic_load(&token) < 0) {
+		if (w->idx == 1 && atomic_load(&s.w[0]->data[0]))
+			atomic_store(&token, 0);
+		if (t_yield() != 0)
+			return 1;
+	}
+	for (;;) {
+		int t = atomic_load(&token);
+
+		if (t >= ROUNDS)
+			return 0;
+		if (t % 2 != w->idx) {
+			fprintf(stderr, "worker %d runs at token %d\n", w->idx, t);
+			return 1;
+		}
+		if (atomic_load(&with_syscall))
+			syscall(SYS_getppid);
+		atomic_store(&token, t + 1);
+		if (t + 1 < ROUNDS && t_yield() != 0)
+			return 1;
+	}
+}
+
+static int run(int sys)
+{
+	uint64_t t0, t1;
+
+	atomic_store(&token, -1);
+	atomic_store(&with_syscall, sys);
+	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
+	T_CHECK(t_worker_spawn(&s, ping, NULL), "spawn");
+	T_CHECK(t_worker_spawn(&s, ping, NULL), "spawn");
+	t0 = t_now(CLOCK_MONOTONIC);
+	T_CHECK(t_server_run(&s) == 0, "server loop failed");
+	t1 = t_now(CLOCK_MONOTONIC);
+	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
+	T_CHECK(atomic_load(&token) == ROUNDS, "token %d", atomic_load(&token));
+	printf("ping-pong via the server%s: %llu ns per switch\n",
+	       sys ? " + getppid()" : "",
+	       (unsigned long long)((t1 - t0) / ROUNDS));
+	t_server_fini(&s);
+	return 0;
+}
+
+static int test_via_server(void)
+{
+	return run(0);
+}
+
+static int test_via_server_syscall(void)
+{
+	return run(1);
+}
+
+int main(int argc, char **argv)
+{
+	int nfail = 0;
+
+	(void)argc;
+	t_init(argv[0], 60);
+	T_RUN(test_via_server, nfail);
+	T_RUN(test_via_server_syscall, nfail);
+	return t_finish(nfail);
+}
