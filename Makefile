@@ -27,7 +27,7 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
 # its runtime's symbols to the program (clang links the runtime only there).
 ZDEFS    = -Wl,-z,defs
 ifneq ($(SAN),)
-CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -DUMCG_DEBUG_LOCKS
 LDFLAGS += -fsanitize=$(SAN)
 ZDEFS    =
 endif

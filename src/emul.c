@@ -173,6 +173,7 @@ static void enqueue_self(struct umcg_thread *self)
 	struct umcg_task *w = self->task;
 	pid_t stid = load_server_tid(w);
 	struct umcg_thread *srv;
+	struct umcg_task *st;
 	_Atomic uint64_t *head;
 	uint64_t old;
 	bool woke;
@@ -185,16 +186,17 @@ static void enqueue_self(struct umcg_thread *self)
 		registry_unlock(stid);
 		return;
 	}
-	head = (_Atomic uint64_t *)&srv->task->runnable_workers_ptr;
+	st = srv->task;		/* the record may be freed once unlocked */
+	head = (_Atomic uint64_t *)&st->runnable_workers_ptr;
 	old = atomic_load(head);
 	do {
 		store_u64(&w->runnable_workers_ptr, old);
 		/* seq_cst: publishes the link; pairs with the server's exchange */
 	} while (!atomic_compare_exchange_weak(head, &old, (uintptr_t)w));
-	woke = wake_task_locked(srv->task) && atomic_load(&srv->sleepers);
+	woke = wake_task_locked(st) && atomic_load(&srv->sleepers);
 	registry_unlock(stid);
 	if (woke)
-		umcg_futex_wake(&srv->task->state);
+		umcg_futex_wake(&st->state);
 }
 
 /* ---- Sleeping --------------------------------------------------------------- */

@@ -812,6 +812,9 @@ static void t_srv_preempt(struct t_server *s)
 	    !umcg_task_cas_state(&w->task, st, st | UMCG_TF_PREEMPT))
 		return;
 	if (umcg_kick(0, atomic_load(&w->tid)) != 0) {
+		/* It may have exited since we set TF_PREEMPT: that is no error. */
+		if (errno == ESRCH && t_state(&w->task) == UMCG_TASK_NONE)
+			return;
 		t_violation(s, "umcg_kick(worker %d): %s", w->idx,
 			    strerror(errno));
 		return;
