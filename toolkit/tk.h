@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scheduler toolkit internals: the server, worker and scheduler objects
+ * shared by toolkit/sched.c (the server loop), toolkit/worker.c (worker
+ * side: spawn, yield, sleep, mutex, condvar) and toolkit/stats.c.
+ *
+ * Who owns a server's CPU: srv->owner.  It is the toolkit's view of "the
+ * worker this server runs", kept next to the ABI's view (srv->task.next_tid,
+ * which the kernel or libumcg reads when the server waits).  Both are
+ * written only by whoever holds the CPU:
+ *  - the server, while owner is NULL (it picks and names a worker), or when
+ *    the owner can no longer run user code (BLOCKED, NONE, queued);
+ *  - the owner worker itself, when it hands the CPU to another worker
+ *    (owner = target, next_tid = target | UMCG_TID_RUNNING) or parks
+ *    (owner = NULL, next_tid = 0, then umcg_kick(server)).
+ * A worker leaving the CPU first moves its own state RUNNING ->
+ * RUNNABLE|COND_WAIT (tk_leave_begin()): from then on a preemption kick
+ * cannot take it off the CPU half-way through that bookkeeping.
+ */
+#ifndef UMCG_TOOLKIT_TK_H
+#define UMCG_TOOLKIT_TK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <umcg.h>
+#include <umcg_sched.h>
+
+#define TK_HIDDEN __attribute__((visibility("hidden")))
+#define TK_CLOCK CLOCK_MONOTONIC
+
+/* Why a worker left the CPU by itself (worker->leave), read by its server
+ * when the worker shows up on the runnable list. */
+enum tk_leave {
+	TK_LEAVE_NONE = 0,
+	TK_LEAVE_YIELD,		/* yield, or handed the CPU to another worker */
+	TK_LEAVE_SLEEP,		/* umcg_worker_sleep(): parked with a deadline */
+	TK_LEAVE_PARK,		/* mutex or condvar: parked until named */
+};
+
+/* The toolkit's view of a worker, for dumps (worker->tk_state). */
+enum tk_wstate {
+	TK_W_NEW = 0,		/* spawned, not registered yet */
+	TK_W_QUEUED,		/* in a policy queue */
+	TK_W_RUNNING,		/* a server made it run */
+	TK_W_BLOCKED,		/* blocked in the kernel (as its server saw it) */
+	TK_W_PARKED,		/* mutex, condvar or sleep */
+	TK_W_EXITED,		/* returned; reaped by its server */
+};
+
+struct umcg_server;
+
+struct umcg_worker {
+	struct umcg_task task;		/* first: 64-byte aligned */
+	struct umcg_sched *sched;
+	struct umcg_server *_Atomic server;	/* where it runs / is queued */
+	pid_t _Atomic tid;
+	int id;
+	int _Atomic prio;
+	int _Atomic tk_state;		/* enum tk_wstate, for dumps */
+	uint64_t _Atomic since_ns;	/* when tk_state last changed */
+	int _Atomic leave;		/* enum tk_leave */
+	int _Atomic preempt_req;	/* its server asked for a preemption */
+	bool started;			/* server side: seen on a list once */
+	uint64_t _Atomic run_start;	/* when it was last made to run */
+	int cpu;			/* CPU it is pinned to, -1 if none */
+	/* Policy queue links and the policy's word. */
+	struct umcg_worker *q_next, *q_prev;
+	uint64_t policy_word;
+	/* Mutex and condvar wait queues. */
+	struct umcg_worker *wq_next;
+	struct umcg_mutex *wait_mutex;	/* condvar: the mutex to take back */
+	bool _Atomic got_mutex;		/* handed the mutex while parked */
+	/* The thread. */
+	void *(*fn)(void *);
+	void *arg;
+	void *ret;
+	int start_err;
+	pthread_t thread;
+	size_t stack_size;
+	bool joined;
+	bool _Atomic reaped;		/* its server saw it exit */
+	struct umcg_worker *_Atomic all_next;	/* every worker, for dumps */
+} __attribute__((aligned(64)));
+
+struct umcg_server {
+	struct umcg_task task;		/* first: 64-byte aligned */
+	struct umcg_sched *sched;
+	int id, cpu;
+	pid_t _Atomic tid;
+	pthread_t thread;
+	struct umcg_worker *_Atomic owner;	/* see the top of this file */
+	int _Atomic idle;		/* 0 busy, 1 asleep idle, 2 kicked */
+	void *policy_slot;
+	uint64_t slice_end;		/* absolute ns; 0: none */
+	struct umcg_worker *slice_owner;	/* whose slice slice_end is */
+	uint64_t mark_ns;		/* last time accounting point */
+	int start_err;
+	/* Counters, relaxed: read by anyone at any time. */
+	struct {
+		uint64_t _Atomic switches, blocks, wakes, preemptions, steals,
+			kicks, idle_ns, busy_ns;
+	} st;
+} __attribute__((aligned(64)));
+
+struct umcg_sched {
+	int nr;
+	struct umcg_server *srv;	/* array of nr */
+	const struct umcg_policy_ops *ops;
+	void *policy_data;
+	int pin;
+	int pin_workers;
+	int server_rt;
+	int64_t host_slice_ns;
+	size_t stack_size;
+	bool _Atomic stopping;
+	bool _Atomic servers_exit;	/* every worker is gone: servers leave */
+	int _Atomic next_srv;		/* round-robin for new workers */
+	int _Atomic next_id;
+	int _Atomic live;		/* spawned and not reaped */
+	struct umcg_worker *_Atomic all;	/* newest first */
+	pthread_mutex_t lock;		/* reaping notifications (non-workers) */
+	pthread_cond_t reaped_cv;
+	int _Atomic slot;		/* index in the dump registry, -1 none */
+};
+
+/* The calling thread's worker (NULL outside toolkit workers). */
+extern __thread struct umcg_worker *tk_self TK_HIDDEN;
+
+static inline uint64_t tk_now(void)
+{
+	return umcg_clock_ns(TK_CLOCK);
+}
+
+/* A spin-wait hint: lets the sibling hyperthread run, saves power. */
+static inline void tk_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+static inline void tk_set_wstate(struct umcg_worker *w, enum tk_wstate st)
+{
+	atomic_store_explicit(&w->since_ns, tk_now(), memory_order_relaxed);
+	atomic_store_explicit(&w->tk_state, st, memory_order_release);
+}
+
+static inline void tk_stat_add(uint64_t _Atomic *c, uint64_t v)
+{
+	/* Mostly the server, sometimes a worker handing off: fetch_add. */
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+/* toolkit/sched.c */
+void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self) TK_HIDDEN;
+void tk_pin_worker(struct umcg_worker *w, int cpu) TK_HIDDEN;
+void tk_host_sched(struct umcg_sched *s, bool server) TK_HIDDEN;
+
+/* toolkit/stats.c */
+int tk_dump_register(struct umcg_sched *s) TK_HIDDEN;
+void tk_dump_unregister(struct umcg_sched *s) TK_HIDDEN;
+
+#endif /* UMCG_TOOLKIT_TK_H */
