@@ -107,7 +107,7 @@ check-plain: all
 bench: all
 	bench/run.sh $(O)
 
-run: all
+run: lib $(O)/examples/demo
 	$(O)/examples/demo
 
 kernel-check:
