@@ -85,6 +85,36 @@ static int a_recv(struct ctx *c)
 	return 0;
 }
 
+/* What a program built with -D_FORTIFY_SOURCE calls instead of read(). */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+
+static int a_read_chk(struct ctx *c)
+{
+	char ch[4] = { 0 };
+	ssize_t n = __read_chk(c->fd[0], ch, 1, sizeof(ch));
+
+	if (n != 1 || ch[0] != 'x') {
+		fprintf(stderr, "__read_chk: got %zd '%c', want 1 'x'\n", n,
+			ch[0]);
+		return 1;
+	}
+	return 0;
+}
+
+static int a_poll_chk(struct ctx *c)
+{
+	struct pollfd p = { .fd = c->fd[0], .events = POLLIN };
+	int n = __poll_chk(&p, 1, 10000, sizeof(p));
+
+	if (n != 1 || !(p.revents & POLLIN)) {
+		fprintf(stderr, "__poll_chk: got %d revents %#x\n", n,
+			p.revents);
+		return 1;
+	}
+	return 0;
+}
+
 static int a_poll(struct ctx *c)
 {
 	struct pollfd p = { .fd = c->fd[0], .events = POLLIN };
@@ -398,6 +428,16 @@ static int test_pipe_read(void)
 	return fd_case(a_read, put_x, 0);
 }
 
+static int test_read_chk(void)
+{
+	return fd_case(a_read_chk, put_x, 0);
+}
+
+static int test_poll_chk(void)
+{
+	return fd_case(a_poll_chk, put_x, 0);
+}
+
 static int test_recv(void)
 {
 	return fd_case(a_recv, put_x, 1);
@@ -549,6 +589,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	t_init(argv[0], 120);
 	T_RUN(test_pipe_read, nfail);
+	T_RUN(test_read_chk, nfail);
+	T_RUN(test_poll_chk, nfail);
 	T_RUN(test_pipe_write_full, nfail);
 	T_RUN(test_recv, nfail);
 	T_RUN(test_poll, nfail);

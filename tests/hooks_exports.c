@@ -30,7 +30,8 @@ static const char *const hooks[] = {
 	"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
 	"pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock",
 	"pthread_barrier_wait", "pthread_join", "sem_wait", "sem_timedwait",
-	"sem_clockwait", "close",
+	"sem_clockwait", "close", "__read_chk", "__pread_chk", "__pread64_chk",
+	"__recv_chk", "__recvfrom_chk", "__poll_chk", "__ppoll_chk",
 };
 
 /* Exported under GLIBC_2.3.2, libc's version of them (see umcg.map). */
