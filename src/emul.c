@@ -625,21 +625,19 @@ static bool may_run_worker(struct umcg_thread *self, struct umcg_thread *n,
 }
 
 /*
- * Run the task named by @next (docs/semantics.md, umcg_wait step 5).
+ * Run the task named by @next (docs/semantics.md, umcg_wait step 5), whose
+ * record @n the caller looked up and locked; unlocks it.
  * A worker target must be parked (we claim it) or be one of the caller's
  * own workers, which the caller took off its list: anything else may still
  * sit on a list that only its server may take it from.
  */
-static int run_next(struct umcg_thread *self, uint32_t next)
+static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
+			   uint32_t next)
 {
 	pid_t tid = (pid_t)(next & UMCG_TID_MASK);
-	struct umcg_thread *n = registry_lock_tid(tid);
-	struct umcg_task *nt;
+	struct umcg_task *nt = n->task;
 	bool claimed = false, woke, sleeping;
 
-	if (!n)
-		return -ESRCH;
-	nt = n->task;
 	if (next & UMCG_TID_RUNNING) {
 		woke = (load_state(nt) & UMCG_TASK_MASK) == UMCG_TASK_RUNNING;
 		registry_unlock(tid);
@@ -699,18 +697,16 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 					     memory_order_relaxed);
 	bool worker = self->role == UMCG_ROLE_WORKER;
 	bool parks = worker && abs_timeout != 0;
+	pid_t ntid = (pid_t)(next & UMCG_TID_MASK);
+	struct umcg_thread *n = NULL;
 	struct deadline d;
 	uint32_t s;
 	int r;
 
-	if (next & UMCG_TID_MASK) {
-		pid_t ntid = (pid_t)(next & UMCG_TID_MASK);
-
-		if (!registry_lock_tid(ntid)) {
-			force_running(t);
-			return -ESRCH;
-		}
-		registry_unlock(ntid);
+	/* Step 3; the record stays locked (alive) until the switch is done. */
+	if (ntid && !(n = registry_lock_tid(ntid))) {
+		force_running(t);
+		return -ESRCH;
 	}
 
 	/*
@@ -723,6 +719,8 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	s = load_state(t);
 	for (;;) {
 		if ((s & STATE_BITS) != (UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT)) {
+			if (n)
+				registry_unlock(ntid);
 			if (parks)
 				atomic_store(&self->parked, PARK_NONE);
 			force_running(t);
@@ -732,11 +730,9 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 				with_state(s, UMCG_TASK_RUNNABLE)))
 			break;
 	}
-	if (!worker || abs_timeout != 0)	/* a yield stamps it when queued */
-		store_u64(&t->runnable_ts, now_ns(self->clock));
 
-	if (next & UMCG_TID_MASK) {
-		r = run_next(self, next);
+	if (n) {
+		r = run_next_locked(self, n, next);
 		if (r < 0) {
 			int one = PARK_PARKED;
 
@@ -750,6 +746,8 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 			return r;
 		}
 	}
+	if (!worker || abs_timeout != 0)	/* a yield stamps it when queued */
+		store_u64(&t->runnable_ts, now_ns(self->clock));
 
 	if (worker && abs_timeout == 0) {
 		enqueue_self(self);
