@@ -58,8 +58,13 @@ INCDIR  ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 VERSION  = 1.0
 
+# The unmodified program tests/hooks_preload runs under LD_PRELOAD: built
+# without libumcg (with TSan's runtime in a TSan build, as the library).
+PRELOAD_CHILD = $(O)/testdata/preload_child
+CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
+
 .PHONY: install all lib check check-plain check-tsan check-asan bench run kernel-check clean
-all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
+all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -82,6 +87,12 @@ $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
+$(PRELOAD_CHILD): $(O)/tests/hooks_preload
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$< --child-source > $@.c
+	$(Q)$(CC) $(CHILD_SAN) -O1 -pthread -o $@ $@.c -ldl
 
 $(O)/bench/%: bench/%.c $(BENCH_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)

@@ -170,6 +170,7 @@ done
 if [ $suite = 1 ]; then
 	mkdir -p "$stage/umcg/build" "$stage/umcg/tests" "$stage/umcg/bench"
 	cp -L "$user/libumcg.so.1" "$stage/umcg/build/"
+	[ -d "$user/testdata" ] && cp -r "$user/testdata" "$stage/umcg/build/"
 	for d in tests bench; do
 		[ -d "$user/$d" ] && cp -r "$user/$d" "$stage/umcg/build/"
 		cp "$repo/$d/run.sh" "$stage/umcg/$d/run.sh"
