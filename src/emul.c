@@ -423,6 +423,35 @@ static void mask_preempt_signal(int how)
 	pthread_sigmask(how, &set, NULL);
 }
 
+#ifdef UMCG_TSAN
+/* See UMCG_HOOK_GUARD() in internal.h: TSan builds only. */
+struct umcg_thread *umcg_hook_guard(void)
+{
+	struct umcg_thread *self = umcg_tls_worker;
+	uint64_t set;
+
+	if (!self || self->hook_guarded || !preempt_sig)
+		return NULL;
+	/* the raw call: TSan's pthread_sigmask is one more interceptor */
+	set = 1ULL << (preempt_sig - 1);
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, NULL, sizeof(set));
+	self->hook_guarded = 1;
+	return self;
+}
+
+void umcg_hook_unguard(struct umcg_thread **guarded)
+{
+	struct umcg_thread *self = *guarded;
+	uint64_t set;
+
+	if (!self)
+		return;
+	self->hook_guarded = 0;
+	set = 1ULL << (preempt_sig - 1);
+	syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, sizeof(set));
+}
+#endif
+
 /* ---- Lifetime ------------------------------------------------------------------- */
 
 /*
@@ -867,7 +896,8 @@ void umcg_sys_enter(void)
 		 * umcg_kick()'s increment, then its state check.  Either the
 		 * kick saw us BLOCKED and sends nothing, or we see it counted.
 		 */
-		if (atomic_load(&self->kicks_pending) > 0) {
+		if (atomic_load(&self->kicks_pending) > 0 &&
+		    !self->hook_guarded) {
 			mask_preempt_signal(SIG_BLOCK);
 			self->sig_masked = 1;
 		}

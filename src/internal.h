@@ -40,6 +40,7 @@ struct umcg_thread {
 	int in_bracket;		/* inside umcg_sys_enter/exit: hooks pass through */
 	atomic_int kicks_pending;	/* kicks whose signal may still arrive */
 	int sig_masked;		/* this bracket masked the preemption signal */
+	int hook_guarded;	/* TSan builds: a hook blocked the signal */
 	int blocked_here;	/* this bracket did the RUNNING -> BLOCKED move */
 	volatile sig_atomic_t in_library;	/* preemption must wait */
 	volatile sig_atomic_t preempt_pending;
@@ -60,6 +61,37 @@ static inline bool umcg_hook_active(void)
 
 	return __builtin_expect(w != NULL, 0) && !w->in_bracket;
 }
+
+/*
+ * ThreadSanitizer builds only.  TSan's own interceptor for a blocking call
+ * (nanosleep, pthread_join, sem_wait, ...) sits above our hook: it marks
+ * the thread "in a blocking function" and then runs any signal that
+ * arrives at once, on the assumption that no user code runs until the
+ * call returns.  Our hook is user code: a preemption signal landing while
+ * TSan's runtime holds its per-thread lock for one of our atomics
+ * deadlocks the thread inside TSan.  So in those builds each hook runs
+ * with the preemption signal blocked (UMCG_HOOK_GUARD() as its first
+ * line); a kick that lands meanwhile is handled when the hook returns.
+ * Other builds have no such interceptor and the guard is empty.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UMCG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UMCG_TSAN 1
+#endif
+#endif
+
+#ifdef UMCG_TSAN
+struct umcg_thread *umcg_hook_guard(void) UMCG_HIDDEN;
+void umcg_hook_unguard(struct umcg_thread **guarded) UMCG_HIDDEN;
+#define UMCG_HOOK_GUARD()						\
+	struct umcg_thread *umcg_guard_					\
+	__attribute__((cleanup(umcg_hook_unguard), unused)) =		\
+		umcg_hook_guard()
+#else
+#define UMCG_HOOK_GUARD() do { } while (0)
+#endif
 
 /* The operations one backend provides; each returns 0 or -errno. */
 struct umcg_backend_ops {

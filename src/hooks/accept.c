@@ -19,6 +19,7 @@ UMCG_REAL(accept4);
 
 int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(accept)(fd, addr, alen);
 	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(accept)(fd,
@@ -27,6 +28,7 @@ int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(accept4)(fd, addr, alen, flags);
 	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(accept4)(fd,

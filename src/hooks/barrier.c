@@ -12,6 +12,7 @@ UMCG_REAL(pthread_barrier_wait);
 
 int pthread_barrier_wait(pthread_barrier_t *b)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(pthread_barrier_wait)(b);
 	return UMCG_BLOCKING(REAL(pthread_barrier_wait)(b));

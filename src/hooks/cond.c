@@ -28,6 +28,7 @@ UMCG_REAL(pthread_cond_clockwait);
 
 int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(pthread_cond_wait)(c, m);
 	return UMCG_BLOCKING(REAL(pthread_cond_wait)(c, m));
@@ -36,6 +37,7 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 			   const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(pthread_cond_timedwait)(c, m, abs);
 	return UMCG_BLOCKING(REAL(pthread_cond_timedwait)(c, m, abs));
@@ -44,6 +46,7 @@ int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 			   clockid_t clk, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(pthread_cond_clockwait)(c, m, clk, abs);
 	return UMCG_BLOCKING(REAL(pthread_cond_clockwait)(c, m, clk, abs));

@@ -18,6 +18,7 @@ UMCG_REAL(connect);
 
 int connect(int fd, const struct sockaddr *addr, socklen_t alen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || umcg_hook_fd_nonblocking(fd, false))
 		return REAL(connect)(fd, addr, alen);
 	return umcg_hook_fd_declared(fd, UMCG_BLOCKING(REAL(connect)(fd,

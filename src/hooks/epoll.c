@@ -17,6 +17,7 @@ UMCG_REAL(epoll_pwait);
 
 int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active() || timeout == 0)
@@ -30,6 +31,7 @@ int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 		const sigset_t *mask)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active() || timeout == 0)

@@ -37,6 +37,7 @@ UMCG_REAL(__ppoll_chk);
 
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n > buflen)
 		return REAL(__read_chk)(fd, buf, n, buflen);
 	return read(fd, buf, n);
@@ -44,6 +45,7 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n > buflen)
 		return REAL(__pread_chk)(fd, buf, n, off, buflen);
 	return pread(fd, buf, n, off);
@@ -51,6 +53,7 @@ ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n > buflen)
 		return REAL(__pread64_chk)(fd, buf, n, off, buflen);
 	return pread(fd, buf, n, off);
@@ -58,6 +61,7 @@ ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n > buflen)
 		return REAL(__recv_chk)(fd, buf, n, buflen, flags);
 	return recv(fd, buf, n, flags);
@@ -66,6 +70,7 @@ ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 		       struct sockaddr *addr, socklen_t *alen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n > buflen)
 		return REAL(__recvfrom_chk)(fd, buf, n, buflen, flags, addr,
 					    alen);
@@ -74,6 +79,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || fdslen / sizeof(*fds) < n)
 		return REAL(__poll_chk)(fds, n, timeout, fdslen);
 	return poll(fds, n, timeout);
@@ -82,6 +88,7 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		const sigset_t *mask, size_t fdslen)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || fdslen / sizeof(*fds) < n)
 		return REAL(__ppoll_chk)(fds, n, ts, mask, fdslen);
 	return ppoll(fds, n, ts, mask);

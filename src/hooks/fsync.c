@@ -16,6 +16,7 @@ UMCG_REAL(fdatasync);
 
 int fsync(int fd)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(fsync)(fd);
 	return UMCG_BLOCKING(REAL(fsync)(fd));
@@ -23,6 +24,7 @@ int fsync(int fd)
 
 int fdatasync(int fd)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active())
 		return REAL(fdatasync)(fd);
 	return UMCG_BLOCKING(REAL(fdatasync)(fd));

@@ -20,6 +20,7 @@ UMCG_REAL(pthread_tryjoin_np);
 
 int pthread_join(pthread_t t, void **ret)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	/* Joining oneself fails at once (EDEADLK) */

@@ -39,6 +39,7 @@ UMCG_REAL(pthread_mutex_timedlock);
 
 int pthread_mutex_lock(pthread_mutex_t *m)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -51,6 +52,7 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 
 int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())

@@ -63,6 +63,7 @@ static bool may_wait(int dirfd, const char *path, int flags)
 
 int open(const char *path, int flags, ...)
 {
+	UMCG_HOOK_GUARD();
 	mode_t mode = 0;
 
 	MODE_ARG(flags, mode);
@@ -73,6 +74,7 @@ int open(const char *path, int flags, ...)
 
 int open64(const char *path, int flags, ...)
 {
+	UMCG_HOOK_GUARD();
 	mode_t mode = 0;
 
 	MODE_ARG(flags, mode);
@@ -83,6 +85,7 @@ int open64(const char *path, int flags, ...)
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
+	UMCG_HOOK_GUARD();
 	mode_t mode = 0;
 
 	MODE_ARG(flags, mode);
@@ -93,6 +96,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 
 int openat64(int dirfd, const char *path, int flags, ...)
 {
+	UMCG_HOOK_GUARD();
 	mode_t mode = 0;
 
 	MODE_ARG(flags, mode);

@@ -21,6 +21,7 @@ UMCG_REAL(ppoll);
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active() || timeout == 0)
@@ -34,6 +35,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	  const sigset_t *mask)
 {
+	UMCG_HOOK_GUARD();
 	static const struct timespec zero;
 	int r;
 

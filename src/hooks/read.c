@@ -20,6 +20,7 @@ UMCG_REAL(readv);
 
 ssize_t read(int fd, void *buf, size_t n)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0)
 		return REAL(read)(fd, buf, n);
 	struct iovec v = { buf, n };
@@ -28,6 +29,7 @@ ssize_t read(int fd, void *buf, size_t n)
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0 || off < 0)
 		return REAL(pread)(fd, buf, n, off);
 	struct iovec v = { buf, n };
@@ -36,6 +38,7 @@ ssize_t pread(int fd, void *buf, size_t n, off_t off)
 
 ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0 || off < 0)
 		return REAL(pread64)(fd, buf, n, off);
 	struct iovec v = { buf, n };
@@ -44,6 +47,7 @@ ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 
 ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || cnt <= 0)
 		return REAL(readv)(fd, iov, cnt);
 	return umcg_hook_rw(fd, iov, cnt, -1, UMCG_RW_READ);

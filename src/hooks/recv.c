@@ -39,6 +39,7 @@ static ssize_t rest(int fd, char *buf, size_t n, int flags, ssize_t r)
 
 ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))
@@ -53,6 +54,7 @@ ssize_t recv(int fd, void *buf, size_t n, int flags)
 ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 		 struct sockaddr *addr, socklen_t *alen)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))
@@ -66,6 +68,7 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))

@@ -24,6 +24,7 @@ UMCG_REAL(pthread_rwlock_trywrlock);
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -36,6 +37,7 @@ int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 
 int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -48,6 +50,7 @@ int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 
 int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -60,6 +63,7 @@ int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
 
 int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())

@@ -48,6 +48,7 @@ static void restore(const struct fdsets *s, fd_set *r, fd_set *w, fd_set *e)
 
 int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
+	UMCG_HOOK_GUARD();
 	struct timeval zero = { 0, 0 };
 	struct fdsets s;
 	int n;
@@ -67,6 +68,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e,
 	    const struct timespec *ts, const sigset_t *mask)
 {
+	UMCG_HOOK_GUARD();
 	static const struct timespec zero;
 	struct fdsets s;
 	int n;

@@ -26,6 +26,7 @@ static int must_wait(sem_t *s, int *ret)
 
 int sem_wait(sem_t *s)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -37,6 +38,7 @@ int sem_wait(sem_t *s)
 
 int sem_timedwait(sem_t *s, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())
@@ -48,6 +50,7 @@ int sem_timedwait(sem_t *s, const struct timespec *abs)
 
 int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active())

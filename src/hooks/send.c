@@ -71,6 +71,7 @@ static size_t iov_total(const struct iovec *iov, size_t cnt)
 
 ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))
@@ -88,6 +89,7 @@ ssize_t send(int fd, const void *buf, size_t n, int flags)
 ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	       const struct sockaddr *addr, socklen_t alen)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))
@@ -105,6 +107,7 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	UMCG_HOOK_GUARD();
 	ssize_t r;
 
 	if (!umcg_hook_active() || (flags & MSG_DONTWAIT))

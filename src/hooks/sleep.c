@@ -38,6 +38,7 @@ static bool passed(clockid_t clk, const struct timespec *ts)
 
 int nanosleep(const struct timespec *req, struct timespec *rem)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || instant(req))
 		return REAL(nanosleep)(req, rem);
 	return UMCG_BLOCKING(REAL(nanosleep)(req, rem));
@@ -46,6 +47,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 		    struct timespec *rem)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || instant(req) ||
 	    ((flags & TIMER_ABSTIME) && passed(clk, req)))
 		return REAL(clock_nanosleep)(clk, flags, req, rem);
@@ -54,6 +56,7 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 
 int usleep(useconds_t us)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || us == 0)
 		return REAL(usleep)(us);
 	return UMCG_BLOCKING(REAL(usleep)(us));
@@ -61,6 +64,7 @@ int usleep(useconds_t us)
 
 unsigned int sleep(unsigned int s)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || s == 0)
 		return REAL(sleep)(s);
 	return UMCG_BLOCKING(REAL(sleep)(s));

@@ -19,6 +19,7 @@ UMCG_REAL(waitid);
 
 pid_t wait(int *status)
 {
+	UMCG_HOOK_GUARD();
 	pid_t r;
 
 	if (!umcg_hook_active())
@@ -31,6 +32,7 @@ pid_t wait(int *status)
 
 pid_t waitpid(pid_t pid, int *status, int opts)
 {
+	UMCG_HOOK_GUARD();
 	pid_t r;
 
 	if (!umcg_hook_active() || (opts & WNOHANG))
@@ -43,6 +45,7 @@ pid_t waitpid(pid_t pid, int *status, int opts)
 
 int waitid(idtype_t type, id_t id, siginfo_t *info, int opts)
 {
+	UMCG_HOOK_GUARD();
 	int r;
 
 	if (!umcg_hook_active() || (opts & WNOHANG))

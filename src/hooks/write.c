@@ -21,6 +21,7 @@ UMCG_REAL(writev);
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0)
 		return REAL(write)(fd, buf, n);
 	struct iovec v = { (void *)buf, n };
@@ -29,6 +30,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0 || off < 0)
 		return REAL(pwrite)(fd, buf, n, off);
 	struct iovec v = { (void *)buf, n };
@@ -37,6 +39,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || n == 0 || off < 0)
 		return REAL(pwrite64)(fd, buf, n, off);
 	struct iovec v = { (void *)buf, n };
@@ -45,6 +48,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+	UMCG_HOOK_GUARD();
 	if (!umcg_hook_active() || cnt <= 0)
 		return REAL(writev)(fd, iov, cnt);
 	return umcg_hook_rw(fd, iov, cnt, -1, UMCG_RW_WRITE);
