@@ -48,9 +48,8 @@ static struct bucket *bucket_of(pid_t tid)
 
 /*
  * UMCG_DEBUG_LOCKS (set in the sanitizer builds) checks mutual exclusion
- * itself: ThreadSanitizer loses the happens-before edges of threads that
- * were preempted by our signal and reports races inside these sections
- * (tests/tsan.supp); this check is what shows the sections never overlap.
+ * itself, independently of the sanitizers' model of the lock: an overlap
+ * of two sections aborts at once, naming both owners.
  */
 #ifdef UMCG_DEBUG_LOCKS
 static void owner_swap(struct bucket *b, pid_t from, pid_t to)

@@ -33,7 +33,7 @@ if [ $# -eq 0 ]; then
 	exit 2
 fi
 
-TSAN_OPTIONS=${TSAN_OPTIONS:-"halt_on_error=1 second_deadlock_stack=1 exitcode=66 suppressions=$(cd "$(dirname "$0")" && pwd)/tsan.supp"}
+TSAN_OPTIONS=${TSAN_OPTIONS:-"halt_on_error=1 second_deadlock_stack=1 exitcode=66"}
 ASAN_OPTIONS=${ASAN_OPTIONS:-"halt_on_error=1 detect_leaks=1 exitcode=66"}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-"halt_on_error=1 print_stacktrace=1"}
 export TSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
