@@ -216,6 +216,18 @@ struct req {
 	struct req *next;
 };
 
+/*
+ * What a serving thread is started with.  Its class is fixed here, at
+ * creation, because under UMCG its priority is fixed at spawn too: a class
+ * taken in the order the threads first run (as the first version did) can
+ * give a latency-critical queue a batch-priority worker and the reverse,
+ * in whichever rounds two workers happen to start in the other order.
+ */
+struct serve_arg {
+	struct run *run;
+	int cls;
+};
+
 struct run {
 	enum kind kind;
 	int threads;
@@ -235,8 +247,8 @@ struct run {
 	size_t _Atomic ring_in[2], ring_out[2];
 	int _Atomic qlen;
 	sem_t sem[2];		/* one count per queued request */
-	int nr_lc;		/* workers 0..nr_lc-1 serve LC, the rest batch */
-	int _Atomic next_worker;
+	int nr_lc;		/* threads 0..nr_lc-1 serve LC, the rest batch */
+	struct serve_arg *args;	/* one per thread */
 	int fd;			/* the data file */
 	bool _Atomic stop;
 	uint64_t t0, t_warm, t_end;
@@ -350,8 +362,9 @@ struct demo_sched_attr {
  */
 static void *serve_loop(void *arg)
 {
-	struct run *r = arg;
-	int c = atomic_fetch_add(&r->next_worker, 1) < r->nr_lc ? LC : BATCH;
+	const struct serve_arg *sa = arg;
+	struct run *r = sa->run;
+	int c = sa->cls;
 
 	if (r->kind != K_UMCG && opt.pool_slice_us) {
 		/* The kernel's own lever: a short slice for every pool thread. */
@@ -494,14 +507,15 @@ static int start_threads(struct run *r, pthread_t *th)
 			struct umcg_worker_attr wa;
 
 			umcg_worker_attr_init(&wa);
-			wa.priority = i < r->nr_lc ? 1 : 0;	/* LC above batch */
-			if (umcg_worker_spawn(r->sched, NULL, serve_loop, r, &wa))
+			wa.priority = r->args[i].cls == LC ? 1 : 0;	/* LC above batch */
+			if (umcg_worker_spawn(r->sched, NULL, serve_loop,
+					      &r->args[i], &wa))
 				return -1;
 		}
 		return 0;
 	}
 	for (int i = 0; i < r->threads; i++)
-		if (pthread_create(&th[i], NULL, serve_loop, r))
+		if (pthread_create(&th[i], NULL, serve_loop, &r->args[i]))
 			return -1;
 	return 0;
 }
@@ -542,7 +556,6 @@ static int run_one(struct run *r, int fd, double seconds)
 	atomic_store(&r->issued, 0);
 	atomic_store(&r->stop, false);
 	atomic_store(&r->qlen, 0);
-	atomic_store(&r->next_worker, 0);
 	atomic_store(&r->work_ns, 0);
 	r->gen_cpu_warm = r->gen_cpu_end = 0;
 	r->cap = (size_t)(opt.rate * (seconds + opt.warmup) * 1.5) + 1000;
@@ -555,7 +568,10 @@ static int run_one(struct run *r, int fd, double seconds)
 	sem_init(&r->sem[LC], 0, 0);
 	sem_init(&r->sem[BATCH], 0, 0);
 	r->nr_lc = r->threads / 4 > 0 ? r->threads / 4 : 1;
-	if (!th || !r->reqs || !r->ring[LC] || !r->ring[BATCH] ||
+	r->args = calloc((size_t)r->threads, sizeof(*r->args));
+	for (int i = 0; r->args && i < r->threads; i++)
+		r->args[i] = (struct serve_arg){ r, i < r->nr_lc ? LC : BATCH };
+	if (!th || !r->args || !r->reqs || !r->ring[LC] || !r->ring[BATCH] ||
 	    start_threads(r, th)) {
 		fprintf(stderr, "demo: cannot start %s\n", kind_name[r->kind]);
 		return -1;
@@ -613,6 +629,8 @@ static int run_one(struct run *r, int fd, double seconds)
 	free(r->reqs);
 	r->reqs = NULL;
 	free(th);
+	free(r->args);
+	r->args = NULL;
 	return 0;
 }
 
