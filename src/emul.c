@@ -42,6 +42,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ static pthread_key_t exit_key;
 static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
 static int preempt_sig;		/* 0 until the first worker registers */
 static int preempt_sig_wanted;	/* set by umcg_set_preempt_signal() */
+static uint64_t server_spin_ns = 20000;	/* see server_wait() */
+#define SERVER_SPIN_YIELDS 4
 
 /* ---- State words -------------------------------------------------------- */
 
@@ -490,6 +493,10 @@ static void fork_child(void)
 
 static void init_once_fn(void)
 {
+	const char *spin = getenv("UMCG_SERVER_SPIN_NS");
+
+	if (spin)
+		server_spin_ns = strtoull(spin, NULL, 0);
 	pthread_key_create(&exit_key, exit_destructor);
 	pthread_atfork(NULL, NULL, fork_child);
 }
@@ -700,6 +707,66 @@ static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
 }
 
 /*
+ * A server's untimed wait: poll, then sleep.
+ *
+ * A worker that blocks in a call must wake its server before the call
+ * sleeps, and on one CPU that FUTEX_WAKE often preempts the worker, so the
+ * notification costs a third context switch (docs/bench.md).  A server
+ * that is still runnable when the worker's call goes to sleep needs no
+ * wake-up at all: the kernel switches to it as the CPU frees, and it sees
+ * its state turn RUNNING.  So a server first polls its state, giving the
+ * CPU away with sched_yield() between polls, at most SERVER_SPIN_YIELDS
+ * times and for up to server_spin_ns (UMCG_SERVER_SPIN_NS, default 20 us,
+ * 0 turns it off), and only then sleeps on the futex.  While it polls its
+ * sleepers count is 0, so wakers skip the FUTEX_WAKE: the protocol is
+ * unchanged.
+ *
+ * It polls only where that is cheap: when its previous wait was short too
+ * and was no timed wait that ran out (a server that waits through a
+ * worker's computation would poll in vain, taking turns with that worker:
+ * direct_switch went from 1.04 to 1.3 without these rules and the bound on
+ * yields), and only under a time-sharing policy (a SCHED_FIFO server's
+ * sched_yield() would not let a normal worker run; the policy is read at
+ * the first wait and every 256 waits after).
+ */
+static bool server_may_spin(struct umcg_thread *self)
+{
+	if (!server_spin_ns)
+		return false;
+	if ((self->waits++ & 255) == 0) {
+		int pol = sched_getscheduler(0);
+
+		self->spin_policy_ok = pol == SCHED_OTHER || pol == SCHED_BATCH ||
+				       pol == SCHED_IDLE;
+	}
+	return self->spin_policy_ok && self->last_wait_ns <= server_spin_ns;
+}
+
+static int server_wait(struct umcg_thread *self)
+{
+	struct umcg_task *t = self->task;
+	uint64_t start = now_ns(CLOCK_MONOTONIC), now = start;
+	int r = 0;
+
+	if (server_may_spin(self)) {
+		for (int i = 0; i < SERVER_SPIN_YIELDS; i++) {
+			if ((load_state(t) & UMCG_TASK_MASK) == UMCG_TASK_RUNNING)
+				break;
+			now = now_ns(CLOCK_MONOTONIC);
+			if (now - start > server_spin_ns)
+				break;
+			sched_yield();
+		}
+	}
+	if ((load_state(t) & UMCG_TASK_MASK) != UMCG_TASK_RUNNING) {
+		r = sleep_until_running(self, NULL);
+		now = now_ns(CLOCK_MONOTONIC);
+	}
+	self->last_wait_ns = now - start;
+	return r;
+}
+
+/*
  * A worker's timed sleep expired: enqueue, unless a next_tid claim won.
  * PARK_TIMED_OUT keeps namers off until the push is done; from then on the
  * list itself tells the server (see may_run_worker()).
@@ -782,6 +849,8 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 		enqueue_self(self);
 		return sleep_until_running(self, NULL);
 	}
+	if (!worker && (abs_timeout == 0 || abs_timeout == UINT64_MAX))
+		return server_wait(self);
 	if (abs_timeout == 0 || abs_timeout == UINT64_MAX)
 		return sleep_until_running(self, NULL);
 
@@ -790,6 +859,8 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 		return 0;
 	if (worker)
 		return worker_timed_out(self);
+	/* A slice ran out: the worker it timed was computing, not blocking. */
+	self->last_wait_ns = UINT64_MAX;
 	/* A server that is woken right at its timeout reports the wake-up. */
 	return move_own_state(t, UMCG_TASK_RUNNABLE, UMCG_TASK_RUNNING) ?
 	       -ETIMEDOUT : 0;

@@ -41,6 +41,10 @@ struct umcg_thread {
 	atomic_int kicks_pending;	/* kicks whose signal may still arrive */
 	int sig_masked;		/* this bracket masked the preemption signal */
 	int hook_guarded;	/* TSan builds: a hook blocked the signal */
+	/* servers: see server_wait() in emul.c */
+	unsigned int waits;
+	bool spin_policy_ok;
+	uint64_t last_wait_ns;
 	int blocked_here;	/* this bracket did the RUNNING -> BLOCKED move */
 	volatile sig_atomic_t in_library;	/* preemption must wait */
 	volatile sig_atomic_t preempt_pending;
