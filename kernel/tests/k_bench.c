@@ -19,10 +19,10 @@
 #include "kt.h"
 #include <linux/futex.h>
 
-#define ROUNDS	15
+#define ROUNDS	31
 
-/* Handoffs per batch: 200, more when the guest's clock is coarse. */
-static int OPS = 200;
+/* Handoffs per batch: 500, more when the guest's clock is coarse. */
+static int OPS = 500;
 
 static struct kt_server *srv;
 static struct kt_worker *wk;
@@ -180,15 +180,28 @@ static void bench(const char *name, bool pinned)
 		pthread_create(&r[i], NULL, relay, (void *)(intptr_t)i);
 	wk = kt_start_workers(srv, 2, switcher, NULL);
 	kt_server_register(srv);
-	/* Run both workers once: each parks by switching back to us. */
-	while (atomic_load(&parked) < 2) {
+	/*
+	 * Run both workers once: each parks by switching back to us.  Wait
+	 * until both are queued first: a registration that wakes us while we
+	 * run the other worker would end server_run() early, and that worker
+	 * would then spin on EAGAIN in switch_to() (we are not RUNNABLE),
+	 * stealing the CPU from the baseline.  (A worker whose page fault
+	 * blocked is queued again: run it again.)
+	 */
+	while (srv->qn < 2) {
 		kt_server_drain(srv);
+		if (srv->qn < 2)
+			sched_yield();
+	}
+	while (atomic_load(&parked) < 2) {
 		if (srv->qn) {
 			server_run(atomic_load(&srv->queue[srv->qh]->tid));
-			srv->qh++;
+			srv->qh = (srv->qh + 1) % KT_MAXW;
 			srv->qn--;
 		} else {
-			sched_yield();
+			kt_server_drain(srv);
+			if (!srv->qn)
+				sched_yield();
 		}
 	}
 	run_umcg();	/* warm-up */
@@ -220,8 +233,8 @@ int main(void)
 		if (clock_getres(CLOCK_MONOTONIC, &res) == 0 && res.tv_nsec > 1000) {
 			/* ~20 us per handoff at worst: 100 ticks per batch */
 			OPS = (int)(res.tv_nsec * 100 / 20000);
-			if (OPS < 200)
-				OPS = 200;
+			if (OPS < 500)
+				OPS = 500;
 			fprintf(stderr, "# k_bench: clock resolution %ld ns, %d handoffs per batch\n",
 				res.tv_nsec, OPS);
 		}
