@@ -123,7 +123,7 @@ static inline u32 umcg_set_state(u32 old, u32 state)
 	return (old & ~UMCG_KERNEL_BITS) | state;
 }
 
-static u64 umcg_now(clockid_t clock)
+static __always_inline u64 umcg_now(clockid_t clock)
 {
 	switch (clock) {
 	case CLOCK_REALTIME:
@@ -144,8 +144,12 @@ static void umcg_die(const char *why)
 	force_sig(SIGKILL);
 }
 
-/* cmpxchg on user memory: 0, -EAGAIN (*old updated) or -EFAULT. */
-static int umcg_cmpxchg_32(u32 __user *uaddr, u32 *old, u32 new)
+/*
+ * cmpxchg on user memory: 0, -EAGAIN (*old updated) or -EFAULT.  Inline,
+ * like the two accessors below, because the direct switch (umcg_wait()
+ * with next_tid) uses them: get_user() and put_user() are calls.
+ */
+static __always_inline int umcg_cmpxchg_32(u32 __user *uaddr, u32 *old, u32 new)
 {
 	int ret = -EAGAIN;
 
@@ -170,6 +174,42 @@ static int umcg_cmpxchg_64(u64 __user *uaddr, u64 *old, u64 new)
 		ret = 0;
 	user_access_end();
 	return ret;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+static __always_inline int umcg_get_u32(u32 __user *uaddr, u32 *val)
+{
+	if (!user_access_begin(uaddr, sizeof(*uaddr)))
+		return -EFAULT;
+	unsafe_get_user(*val, uaddr, fault);
+	user_access_end();
+	return 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+static __always_inline int umcg_put_u64(u64 __user *uaddr, u64 val)
+{
+	if (!user_access_begin(uaddr, sizeof(*uaddr)))
+		return -EFAULT;
+	unsafe_put_user(val, uaddr, fault);
+	user_access_end();
+	return 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+static __always_inline int umcg_put_u32(u32 __user *uaddr, u32 val)
+{
+	if (!user_access_begin(uaddr, sizeof(*uaddr)))
+		return -EFAULT;
+	unsafe_put_user(val, uaddr, fault);
+	user_access_end();
+	return 0;
 fault:
 	user_access_end();
 	return -EFAULT;
@@ -282,7 +322,7 @@ static int umcg_sleep(struct umcg_task __user *self,
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		pagefault_disable();
-		ret = __get_user(state, &self->state);
+		ret = umcg_get_u32(&self->state, &state);
 		pagefault_enable();
 		if (ret) {
 			__set_current_state(TASK_RUNNING);
@@ -301,6 +341,12 @@ static int umcg_sleep(struct umcg_task __user *self,
 		ret = 0;
 		if (wake) {
 			preempt_disable();
+			/*
+			 * We schedule right after the wake-up: marked first,
+			 * the wake-up skips the wakeup-preemption check (and
+			 * __schedule() the clock update ttwu already did).
+			 */
+			set_tsk_need_resched(current);
 			try_to_wake_up(wake, TASK_INTERRUPTIBLE, WF_CURRENT_CPU);
 			wake = NULL;
 			schedule_preempt_disabled();
@@ -308,6 +354,12 @@ static int umcg_sleep(struct umcg_task __user *self,
 		} else {
 			schedule();
 		}
+		/* Mostly woken by the move to RUNNING: look before re-arming. */
+		pagefault_disable();
+		ret = umcg_get_u32(&self->state, &state);
+		pagefault_enable();
+		if (!ret && (state & UMCG_TASK_MASK) == UMCG_TASK_RUNNING)
+			break;
 	}
 	__set_current_state(TASK_RUNNING);
 	if (wake)
@@ -328,13 +380,19 @@ static void umcg_unpin_pages(struct umcg_thread *u)
 	unpin_user_page(u->server_page);
 }
 
-static void umcg_unpin(struct umcg_thread *u)
+static void __umcg_unpin(struct umcg_thread *u)
 {
 	umcg_unpin_pages(u);
 	if (u->server) {
 		put_task_struct(u->server);
 		u->server = NULL;
 	}
+}
+
+static __always_inline void umcg_unpin(struct umcg_thread *u)
+{
+	if (u->pinned || u->server)
+		__umcg_unpin(u);
 }
 
 /*
@@ -525,16 +583,25 @@ fault:
 	umcg_die("its struct umcg_task is not accessible");
 }
 
+/* Anything for umcg_return_to_user() to do?  Mostly not. */
+static __always_inline bool umcg_return_work(struct umcg_thread *u)
+{
+	return u->pinned || u->server || u->blocked || u->resume_wait ||
+	       atomic_read(&u->kicked);
+}
+
 void umcg_sys_exit(struct pt_regs *regs)
 {
-	if (current->umcg)
+	struct umcg_thread *u = current->umcg;
+
+	if (u && umcg_return_work(u))
 		umcg_return_to_user(regs);
 }
 
 void __umcg_notify_resume(struct pt_regs *regs)
 {
 	/* KVM's guest-entry work passes no user regs. */
-	if (regs && user_mode(regs))
+	if (regs && user_mode(regs) && umcg_return_work(current->umcg))
 		umcg_return_to_user(regs);
 }
 
@@ -822,7 +889,7 @@ static int umcg_wait_next(struct umcg_thread *u, struct task_struct *next,
 	int ret;
 
 	if (next_tid & UMCG_TID_RUNNING) {
-		if (get_user(state, &nt->state))
+		if (umcg_get_u32(&nt->state, &state))
 			return -EFAULT;
 		if ((state & UMCG_TASK_MASK) != UMCG_TASK_RUNNING)
 			return -EAGAIN;
@@ -840,9 +907,9 @@ static int umcg_wait_next(struct umcg_thread *u, struct task_struct *next,
 	 * switch on and store its successor in our next_tid (a worker keeps
 	 * its server's view true), which a later write would overwrite.
 	 */
-	if (put_user(next_tid | UMCG_TID_RUNNING, &u->self->next_tid))
+	if (umcg_put_u32(&u->self->next_tid, next_tid | UMCG_TID_RUNNING))
 		return -EFAULT;
-	if (get_user(state, &nt->state))
+	if (umcg_get_u32(&nt->state, &state))
 		ret = -EFAULT;
 	else
 		do {
@@ -892,7 +959,8 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (get_user(state, &self->state) || get_user(next_tid, &self->next_tid)) {
+	if (umcg_get_u32(&self->state, &state) ||
+	    umcg_get_u32(&self->next_tid, &next_tid)) {
 		ret = -EFAULT;
 		goto fail;
 	}
@@ -927,7 +995,7 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 		atomic_set(&u->parked, UMCG_PARKED);
 	/* A yield stamps it when queued. */
 	if ((!worker || abs_timeout) &&
-	    put_user(umcg_now(u->clock), &self->runnable_ts)) {
+	    umcg_put_u64(&self->runnable_ts, umcg_now(u->clock))) {
 		ret = -EFAULT;
 		goto fail;
 	}
