@@ -83,6 +83,10 @@ enum umcg_role {
  * @server_page:	pinned page of the server's struct umcg_task
  * @server_self:	the server's struct umcg_task in user memory
  * @server:		the worker's server, referenced while @pinned
+ * @next_pid:		referenced struct pid of the last task that umcg_wait()
+ *			found by next_tid (@next_nr): the direct switch
+ *			skips the pid lookup when it names the same task again
+ * @next_nr:		its tid in our pid namespace
  *
  * Everything but @role and @parked is touched only by the task itself.
  * Freed with the task_struct, so that a task found by pid under RCU always
@@ -104,6 +108,8 @@ struct umcg_thread {
 	struct page		*server_page;
 	struct umcg_task __user	*server_self;
 	struct task_struct	*server;
+	struct pid		*next_pid;
+	u32			next_nr;
 };
 
 #define UMCG_KERNEL_BITS	(UMCG_TASK_MASK | UMCG_TF_MASK)
@@ -191,6 +197,21 @@ fault:
 	return -EFAULT;
 }
 
+/* state and next_tid of @self, in one user access section. */
+static __always_inline int umcg_get_head(struct umcg_task __user *self,
+					 u32 *state, u32 *next_tid)
+{
+	if (!user_access_begin(self, 2 * sizeof(u32)))
+		return -EFAULT;
+	unsafe_get_user(*state, &self->state, fault);
+	unsafe_get_user(*next_tid, &self->next_tid, fault);
+	user_access_end();
+	return 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
 static __always_inline int umcg_put_u64(u64 __user *uaddr, u64 val)
 {
 	if (!user_access_begin(uaddr, sizeof(*uaddr)))
@@ -239,6 +260,47 @@ static struct task_struct *umcg_get_task(u32 tid, int role)
 	if (t)
 		get_task_struct(t);
 	rcu_read_unlock();
+	return t;
+}
+
+/*
+ * umcg_get_task(@tid, UMCG_ROLE_NONE) for umcg_wait()'s next_tid, through
+ * @u's cache.  A struct pid outlives its number's registration, so a cached
+ * pid whose task exited has no task any more (a new task with the same tid
+ * has a new struct pid): then the lookup is done afresh.  While the task
+ * lives, its pid is what find_vpid(@tid) would return.
+ */
+static struct task_struct *umcg_get_next(struct umcg_thread *u, u32 tid)
+{
+	struct pid *pid, *old = NULL;
+	struct task_struct *t;
+	struct umcg_thread *tu;
+
+	if (!tid || tid > PID_MAX_LIMIT)
+		return NULL;
+	rcu_read_lock();
+	pid = tid == u->next_nr ? u->next_pid : NULL;
+	t = pid ? pid_task(pid, PIDTYPE_PID) : NULL;
+	if (!t) {
+		pid = find_vpid(tid);
+		t = pid ? pid_task(pid, PIDTYPE_PID) : NULL;
+		if (t) {
+			old = u->next_pid;
+			u->next_pid = get_pid(pid);
+			u->next_nr = tid;
+		}
+	}
+	if (t) {
+		tu = READ_ONCE(t->umcg);
+		if (!same_thread_group(t, current) || !tu ||
+		    READ_ONCE(tu->role) == UMCG_ROLE_NONE)
+			t = NULL;
+	}
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	if (old)
+		put_pid(old);
 	return t;
 }
 
@@ -617,6 +679,9 @@ static void umcg_detach(struct task_struct *tsk, struct umcg_thread *u)
 	u->resume_wait = false;
 	u->in_wait = false;
 	u->timed_out = false;
+	put_pid(u->next_pid);
+	u->next_pid = NULL;
+	u->next_nr = 0;
 }
 
 static void umcg_wake_server(u32 stid)
@@ -959,8 +1024,7 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (umcg_get_u32(&self->state, &state) ||
-	    umcg_get_u32(&self->next_tid, &next_tid)) {
+	if (umcg_get_head(self, &state, &next_tid)) {
 		ret = -EFAULT;
 		goto fail;
 	}
@@ -976,7 +1040,7 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 	}
 
 	if (next_tid & UMCG_TID_MASK) {
-		next = umcg_get_task(next_tid & UMCG_TID_MASK, UMCG_ROLE_NONE);
+		next = umcg_get_next(u, next_tid & UMCG_TID_MASK);
 		if (!next) {
 			ret = -ESRCH;
 			goto fail;
@@ -1156,6 +1220,8 @@ void umcg_fork(struct task_struct *child)
 
 void umcg_free(struct task_struct *tsk)
 {
+	if (tsk->umcg)
+		put_pid(tsk->umcg->next_pid);
 	kfree(tsk->umcg);
 	tsk->umcg = NULL;
 }
