@@ -411,11 +411,10 @@ static int umcg_sleep(struct umcg_task __user *self,
 			set_tsk_need_resched(current);
 			try_to_wake_up(wake, TASK_INTERRUPTIBLE, WF_CURRENT_CPU);
 			wake = NULL;
-			schedule_preempt_disabled();
-			preempt_enable();
-		} else {
-			schedule();
+			/* As schedule_preempt_disabled(): schedule() is next. */
+			preempt_enable_no_resched();
 		}
+		schedule();
 		/* Mostly woken by the move to RUNNING: look before re-arming. */
 		pagefault_disable();
 		ret = umcg_get_u32(&self->state, &state);
