@@ -53,65 +53,6 @@
 
 #include "sched.h"
 
-enum umcg_role {
-	UMCG_ROLE_NONE = 0,
-	UMCG_ROLE_SERVER,
-	UMCG_ROLE_WORKER,
-};
-
-/**
- * struct umcg_thread - the kernel side of one registered task
- * @self:		the task's struct umcg_task in user memory
- * @clock:		clock of the time stamps and of umcg_wait() timeouts
- * @role:		UMCG_ROLE_*; read locklessly by other tasks
- * @kicked:		umcg_kick() asked for a pass through the return to user
- *			space: a RUNNING | UMCG_TF_PREEMPT worker is preempted
- *			there (TF_PREEMPT alone does nothing)
- * @parked:		UMCG_PARKED while a worker sleeps in a timed umcg_wait()
- *			and is on no list; whoever moves it away first (a
- *			next_tid claim to 0, or the timeout to UMCG_QUEUING)
- *			decides how the worker runs again.  UMCG_QUEUED: the
- *			timeout queued it and it has not run since.
- * @pinned:		@self_page, @server_page and @server are held
- * @blocked:		schedule() moved this worker to BLOCKED
- * @resume_wait:	the worker must wait until RUNNING before it returns
- *			to the user context at @resume_ip
- * @in_wait:		umcg_wait() was interrupted by a signal and restarts
- * @timed_out:		the restarted umcg_wait() already timed out
- * @resume_ip:		user instruction pointer of a pending @resume_wait
- * @self_page:		pinned page of @self
- * @server_page:	pinned page of the server's struct umcg_task
- * @server_self:	the server's struct umcg_task in user memory
- * @server:		the worker's server, referenced while @pinned
- * @next_pid:		referenced struct pid of the last task that umcg_wait()
- *			found by next_tid (@next_nr): the direct switch
- *			skips the pid lookup when it names the same task again
- * @next_nr:		its tid in our pid namespace
- *
- * Everything but @role and @parked is touched only by the task itself.
- * Freed with the task_struct, so that a task found by pid under RCU always
- * has a valid one.
- */
-struct umcg_thread {
-	struct umcg_task __user	*self;
-	clockid_t		clock;
-	int			role;
-	atomic_t		kicked;
-	atomic_t		parked;
-	bool			pinned;
-	bool			blocked;
-	bool			resume_wait;
-	bool			in_wait;
-	bool			timed_out;
-	unsigned long		resume_ip;
-	struct page		*self_page;
-	struct page		*server_page;
-	struct umcg_task __user	*server_self;
-	struct task_struct	*server;
-	struct pid		*next_pid;
-	u32			next_nr;
-};
-
 #define UMCG_KERNEL_BITS	(UMCG_TASK_MASK | UMCG_TF_MASK)
 
 /* umcg_thread::parked */
@@ -497,17 +438,10 @@ put:
 	umcg_die("its or its server's struct umcg_task cannot be pinned");
 }
 
-void umcg_sys_enter(struct pt_regs *regs, long syscall)
+/* umcg_sys_enter(): a worker's system call other than UMCG's own. */
+void __umcg_sys_enter(struct pt_regs *regs)
 {
-	struct umcg_thread *u = current->umcg;
-
-	if (!u || READ_ONCE(u->role) != UMCG_ROLE_WORKER)
-		return;
-	/* Our own calls manage the worker's state themselves. */
-	if (syscall == __NR_umcg_ctl || syscall == __NR_umcg_wait ||
-	    syscall == __NR_umcg_kick)
-		return;
-	umcg_pin(u);
+	umcg_pin(current->umcg);
 }
 
 void umcg_fault_enter(struct pt_regs *regs)
@@ -644,25 +578,16 @@ fault:
 	umcg_die("its struct umcg_task is not accessible");
 }
 
-/* Anything for umcg_return_to_user() to do?  Mostly not. */
-static __always_inline bool umcg_return_work(struct umcg_thread *u)
+/* umcg_sys_exit() and umcg_notify_resume() found umcg_return_work(). */
+void __umcg_sys_exit(struct pt_regs *regs)
 {
-	return u->pinned || u->server || u->blocked || u->resume_wait ||
-	       atomic_read(&u->kicked);
-}
-
-void umcg_sys_exit(struct pt_regs *regs)
-{
-	struct umcg_thread *u = current->umcg;
-
-	if (u && umcg_return_work(u))
-		umcg_return_to_user(regs);
+	umcg_return_to_user(regs);
 }
 
 void __umcg_notify_resume(struct pt_regs *regs)
 {
 	/* KVM's guest-entry work passes no user regs. */
-	if (regs && user_mode(regs) && umcg_return_work(current->umcg))
+	if (regs && user_mode(regs))
 		umcg_return_to_user(regs);
 }
 
