@@ -89,6 +89,20 @@ void umcg_sys_exit(void);
 int umcg_preempt_signal(void);
 int umcg_set_preempt_signal(int sig);
 
+/*
+ * Emul backend: run a worker SCHED_FIFO at @prio from the moment it declares
+ * a block until it is RUNNING again, so that the few microseconds it needs
+ * the CPU meanwhile (entering its call, queueing itself when the call
+ * returns, resuming when its server runs it) are granted at once instead of
+ * at the host's next tick.  Its own policy is restored when it runs again.
+ * 0 (the default, or UMCG_BLOCK_PRIORITY=<n> in the environment) turns it
+ * off; -EINVAL outside 0..sched_get_priority_max(SCHED_FIFO).  Best effort:
+ * a thread not allowed SCHED_FIFO is left alone.  The kernel backend has no
+ * use for it and ignores it.  The toolkit sets its servers' priority.
+ */
+int umcg_set_block_priority(int prio);
+int umcg_block_priority(void);
+
 /* ---- Helpers over the shared memory ------------------------------------ */
 
 /* The caller's kernel thread id. */

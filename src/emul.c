@@ -937,6 +937,76 @@ const struct umcg_backend_ops umcg_emul_ops = {
 
 /* ---- Block detection at call boundaries ----------------------------------------- */
 
+/*
+ * The block priority (umcg_set_block_priority(3)).  From its declared block
+ * until it is RUNNING again, a worker needs its CPU only for a few
+ * microseconds at a time: to enter its call after waking its server, to
+ * queue itself when the call returns, to leave its wait when its server
+ * runs it.  But it shares that CPU with the worker that computes there, and
+ * the kernel grants a woken SCHED_OTHER thread the CPU at wake-up or, if it
+ * declines then (the running thread's slice is protected), at the next
+ * tick: up to 4 ms at HZ=250.  Measured in the demo: 2 ms at p99 in each
+ * of these three steps.  Raised to SCHED_FIFO it gets the CPU at once; at
+ * the priority of SCHED_FIFO servers, waking its server does not preempt it
+ * before its call sleeps either.
+ *
+ * -1: not read from the environment yet.  Best effort: a thread that may
+ * not use SCHED_FIFO (no CAP_SYS_NICE, RLIMIT_RTPRIO 0) is left as it is.
+ */
+static _Atomic int block_prio = -1;
+
+int umcg_set_block_priority(int prio)
+{
+	if (prio < 0 || prio > sched_get_priority_max(SCHED_FIFO))
+		return -EINVAL;
+	atomic_store(&block_prio, prio);
+	return 0;
+}
+
+int umcg_block_priority(void)
+{
+	int p = atomic_load(&block_prio);
+
+	if (p < 0) {
+		const char *e = getenv("UMCG_BLOCK_PRIORITY");
+		int want = e ? atoi(e) : 0;
+		int unset = -1;
+
+		if (want < 0 || want > sched_get_priority_max(SCHED_FIFO))
+			want = 0;
+		atomic_compare_exchange_strong(&block_prio, &unset, want);
+		p = atomic_load(&block_prio);
+	}
+	return p;
+}
+
+/* Raise the caller for its block; its own policy is kept to restore. */
+static void block_boost(struct umcg_thread *self)
+{
+	struct umcg_sched_attr_raw rt = {
+		.size = sizeof(rt), .policy = SCHED_FIFO,
+	};
+	int prio = umcg_block_priority();
+
+	if (!prio)
+		return;
+	rt.priority = (uint32_t)prio;
+	if (umcg_sys_sched_getattr(&self->saved_attr) == 0 &&
+	    self->saved_attr.policy != SCHED_FIFO &&
+	    self->saved_attr.policy != SCHED_RR &&
+	    self->saved_attr.policy != SCHED_DEADLINE &&
+	    umcg_sys_sched_setattr(&rt) == 0)
+		self->boosted = 1;
+}
+
+static void block_unboost(struct umcg_thread *self)
+{
+	if (!self->boosted)
+		return;
+	self->boosted = 0;
+	umcg_sys_sched_setattr(&self->saved_attr);
+}
+
 void umcg_sys_enter(void)
 {
 	struct umcg_thread *self = umcg_tls_worker;
@@ -949,6 +1019,7 @@ void umcg_sys_enter(void)
 	t = self->task;
 	self->blocked_here = 0;
 	prev = enter_library(self);
+	block_boost(self);
 	s = load_state(t);
 	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
 		store_u64(&t->blocked_ts, now_ns(self->clock));
@@ -959,6 +1030,8 @@ void umcg_sys_enter(void)
 			break;
 		}
 	}
+	if (!self->blocked_here)
+		block_unboost(self);
 	if (self->blocked_here) {
 		wake_server_of(t);
 		/*
@@ -998,6 +1071,7 @@ void umcg_sys_exit(void)
 	move_own_state(self->task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
 	enqueue_self(self);
 	sleep_until_running(self, NULL);
+	block_unboost(self);
 	leave_library(self, prev);
 	errno = saved;
 }

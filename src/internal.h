@@ -18,6 +18,15 @@
 
 enum umcg_role { UMCG_ROLE_SERVER = 1, UMCG_ROLE_WORKER = 2 };
 
+/* struct sched_attr of sched_setattr(2) (version 0); glibc has no wrapper. */
+struct umcg_sched_attr_raw {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
 /*
  * One registered task of the emul backend.  Allocated at registration,
  * reachable from other threads only through the registry (under its bucket
@@ -41,6 +50,8 @@ struct umcg_thread {
 	atomic_int kicks_pending;	/* kicks whose signal may still arrive */
 	int sig_masked;		/* this bracket masked the preemption signal */
 	int hook_guarded;	/* TSan builds: a hook blocked the signal */
+	struct umcg_sched_attr_raw saved_attr;	/* see block_boost() in emul.c */
+	int boosted;		/* SCHED_FIFO for a block: restore saved_attr */
 	/* servers: see server_wait() in emul.c */
 	unsigned int waits;
 	bool spin_policy_ok;

@@ -106,4 +106,15 @@ static inline ssize_t umcg_sys_rw2(int is_write, int fd,
 	return r;
 }
 
+/* The caller's scheduling attributes (0 or -1 with errno). */
+static inline int umcg_sys_sched_getattr(struct umcg_sched_attr_raw *a)
+{
+	return (int)syscall(SYS_sched_getattr, 0, a, sizeof(*a), 0);
+}
+
+static inline int umcg_sys_sched_setattr(const struct umcg_sched_attr_raw *a)
+{
+	return (int)syscall(SYS_sched_setattr, 0, a, 0);
+}
+
 #endif /* UMCG_SYS_H */

@@ -623,6 +623,15 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 		s->srv[i].id = i;
 		s->srv[i].cpu = cpu_list[i % ncpu];
 	}
+	/*
+	 * SCHED_FIFO servers preempt a worker the moment it wakes them, even
+	 * one on its way into a blocking call, and a worker whose call
+	 * returned waits for the host's next tick to get its CPU back from the
+	 * one computing there.  Blocked workers at the servers' priority avoid
+	 * both (umcg_set_block_priority(3)), unless the program chose already.
+	 */
+	if (s->server_rt && umcg_block_priority() == 0)
+		umcg_set_block_priority(1);
 	/* The policy sees the servers (their slots) before they run. */
 	if (s->ops->init && (r = s->ops->init(s, attr->policy_arg, &s->policy_data)))
 		goto fail;
