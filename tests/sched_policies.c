@@ -458,7 +458,7 @@ int main(int argc, char **argv)
 	int nfail = 0;
 
 	(void)argc;
-	t_init(argv[0], 120);
+	t_init(argv[0], 100);
 	T_RUN(test_policy_by_name, nfail);
 	T_RUN(test_fifo_rotation, nfail);
 	T_RUN(test_global_rotation, nfail);

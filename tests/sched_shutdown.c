@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	/* Read at the first umcg_sched_create() of the process. */
 	setenv("UMCG_DUMP_ON_SIGQUIT", "1", 1);
-	t_init(argv[0], 120);
+	t_init(argv[0], 100);
 	T_RUN(test_create_destroy_variants, nfail);
 	T_RUN(test_destroy_with_workers_in_every_state, nfail);
 	T_RUN(test_dump_and_sigquit, nfail);

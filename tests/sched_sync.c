@@ -419,7 +419,7 @@ int main(int argc, char **argv)
 	int nfail = 0;
 
 	(void)argc;
-	t_init(argv[0], 120);
+	t_init(argv[0], 100);
 	T_RUN(test_errors, nfail);
 	T_RUN(test_mutex_excludes, nfail);
 	T_RUN(test_mutex_handoff_order, nfail);

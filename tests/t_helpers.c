@@ -22,6 +22,7 @@
  * iteration, never by time.
  */
 #include "t_helpers.h"
+#include <umcg_sched.h>
 
 #include <signal.h>
 #include <stdarg.h>
@@ -76,6 +77,8 @@ static void t_watchdog_fire(int sig)
 	t_raw_puts(" hung; watchdog fired after ");
 	t_raw_puts(&num[i]);
 	t_raw_puts(" s\n");
+	/* What every toolkit scheduler's servers and workers were doing. */
+	umcg_sched_dump_all(2);
 	_exit(T_EXIT_FAIL);
 }
 
