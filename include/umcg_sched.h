@@ -81,9 +81,18 @@ struct umcg_sched_attr {
 	 */
 	int server_rt;
 	int64_t host_slice_ns;
+	/*
+	 * With server_rt: a worker that blocks runs SCHED_FIFO at the
+	 * servers' priority until it runs again (umcg_set_block_priority(3)
+	 * with 1, when the process setting is still 0 and the environment
+	 * does not set UMCG_BLOCK_PRIORITY); default 1.  0 leaves the process
+	 * setting alone.
+	 */
+	int block_rt;
+	int __pad;
 	/* Room for later members: umcg_sched_attr_init() zeroes it, so a
 	 * program built against this header keeps working. */
-	uint64_t __reserved[8];
+	uint64_t __reserved[7];
 };
 
 #define UMCG_SCHED_HOST_SLICE_NS	100000

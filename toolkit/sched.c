@@ -526,6 +526,7 @@ void umcg_sched_attr_init(struct umcg_sched_attr *attr)
 		.pin = 1,
 		.server_rt = 1,
 		.host_slice_ns = UMCG_SCHED_HOST_SLICE_NS,
+		.block_rt = 1,
 	};
 }
 
@@ -628,9 +629,11 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	 * one on its way into a blocking call, and a worker whose call
 	 * returned waits for the host's next tick to get its CPU back from the
 	 * one computing there.  Blocked workers at the servers' priority avoid
-	 * both (umcg_set_block_priority(3)), unless the program chose already.
+	 * both (umcg_set_block_priority(3)), unless the program chose already
+	 * (attr.block_rt 0, the environment, or a priority set).
 	 */
-	if (s->server_rt && umcg_block_priority() == 0)
+	if (s->server_rt && attr->block_rt && !getenv("UMCG_BLOCK_PRIORITY") &&
+	    umcg_block_priority() == 0)
 		umcg_set_block_priority(1);
 	/* The policy sees the servers (their slots) before they run. */
 	if (s->ops->init && (r = s->ops->init(s, attr->policy_arg, &s->policy_data)))
