@@ -14,6 +14,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 static long vmstat(const char *name)
@@ -37,6 +38,13 @@ static long vmstat(const char *name)
 static void qemu_exit(int code)
 {
 	fflush(NULL);
+	/*
+	 * The exit port ends QEMU at once: wait until the serial line has sent
+	 * what we printed, or the last lines (the "GUEST ALL PASSED" marker
+	 * that kernel/check.sh looks for) can be lost.  Seen once.
+	 */
+	tcdrain(STDOUT_FILENO);
+	tcdrain(STDERR_FILENO);
 	sync();
 	if (ioperm(0xf4, 4, 1) == 0)
 		outb((unsigned char)code, 0xf4);
