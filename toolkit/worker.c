@@ -111,12 +111,37 @@ static int park(struct umcg_worker *self, int why, uint64_t deadline)
 static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 		      bool park_self)
 {
+	/*
+	 * The server whose CPU we hold, read once: parking ourselves, we say
+	 * PARKED before each attempt, and a waker may move us to its server
+	 * while an attempt fails and we go on running here.
+	 */
+	struct umcg_server *srv = atomic_load(&self->server);
+
 	for (;;) {
-		struct umcg_server *srv = atomic_load(&self->server);
 		uint32_t ttid = (uint32_t)atomic_load(&t->tid);
+		struct umcg_server *t_srv;
+		uint32_t t_stid;
 		int r;
 
+		/*
+		 * @t published itself before it parks, and until it says
+		 * PARKED it may still read its server (park() tells that
+		 * server it is leaving).  Moving @t to our server before then
+		 * made it tell ours instead, and its own server kept it as
+		 * its running worker for good: a server stuck busy with a
+		 * parked worker (seen in the QEMU guest, sched_sync).
+		 */
+		if (atomic_load_explicit(&t->tk_state, memory_order_acquire) !=
+		    TK_W_PARKED) {
+			leave_cancel(self);
+			sched_yield();
+			leave_begin(self);
+			continue;
+		}
 		/* @t is parked: on no list, so it may change server. */
+		t_srv = atomic_load(&t->server);
+		t_stid = atomic_load((_Atomic uint32_t *)&t->task.server_tid);
 		atomic_store((_Atomic uint32_t *)&t->task.server_tid,
 			     (uint32_t)atomic_load(&srv->tid));
 		atomic_store(&t->server, srv);
@@ -132,7 +157,13 @@ static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 			resumed(self);
 			return;
 		}
-		/* @t is not parked yet (EAGAIN): the CPU is still ours. */
+		/*
+		 * @t is not parked yet (EAGAIN): the CPU is still ours, and
+		 * @t still belongs where it was (its own attempt to park may
+		 * have failed too, and it goes on running there).
+		 */
+		atomic_store(&t->server, t_srv);
+		atomic_store((_Atomic uint32_t *)&t->task.server_tid, t_stid);
 		atomic_store(&srv->owner, self);
 		set_next(&srv->task, (uint32_t)atomic_load(&self->tid) | UMCG_TID_RUNNING);
 		tk_set_wstate(self, TK_W_RUNNING);
