@@ -835,11 +835,19 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 			/* Still parked means nobody claimed us: undo it. */
 			if (!parks || atomic_compare_exchange_strong(&self->parked,
 								     &one,
-								     PARK_NONE))
+								     PARK_NONE)) {
 				force_running(t);
-			else
-				sleep_until_running(self, NULL);
-			return r;
+				return r;
+			}
+			/*
+			 * A namer claimed us meanwhile and gave us its CPU: our
+			 * park succeeded, whatever became of our own switch.
+			 * Reporting our switch's EAGAIN made the caller park
+			 * again, and the namer waited for good (TSan runs of
+			 * direct_switch, about 1 in 6).
+			 */
+			sleep_until_running(self, NULL);
+			return 0;
 		}
 	}
 	if (!worker || abs_timeout != 0)	/* a yield stamps it when queued */
