@@ -52,8 +52,22 @@ static int pingpong(struct t_worker *w)
 	struct t_worker *o = other_of(w);
 	int parity = w->idx;
 
-	if (parity == 1 && t_park(T_FOREVER) != 0)	/* B starts parked */
-		return 1;
+	/*
+	 * B starts parked.  A waits until B has run (and so is off the
+	 * server's queue) before it names it: a switch to a worker still on
+	 * the queue fails, and t_switch_to() restoring the server's next_tid
+	 * after the failure could overwrite the server's own pick of that
+	 * worker, which was then never run (TSan runs, ~1 in 6).
+	 */
+	if (parity == 1) {
+		atomic_store(&w->data[0], 1);
+		if (t_park(T_FOREVER) != 0)
+			return 1;
+	} else {
+		while (!atomic_load(&o->data[0]))
+			if (t_yield() != 0)
+				return 1;
+	}
 	for (;;) {
 		int t = atomic_load(&token), r;
 
