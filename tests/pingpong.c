@@ -4,7 +4,8 @@
  * workers yield in turn, the server runs them FIFO, so they strictly
  * alternate (on the emul backend; the kernel also reports page faults that
  * wait, which may give a worker its turn late); with and without a system
- * call per iteration.  Prints the
+ * call per iteration (on the emul backend a rare turn out of order is
+ * allowed: see run()).  Prints the
  * cost per switch (worker -> server -> worker), asserts only the order.
  * (Direct worker -> worker ping-pong: direct_switch.c.)
  */
@@ -67,9 +68,16 @@ static int run(int sys)
 	t1 = t_now(CLOCK_MONOTONIC);
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	T_CHECK(atomic_load(&token) == ROUNDS, "token %d", atomic_load(&token));
-	/* The emul backend sees no page faults: yields strictly alternate. */
+	/*
+	 * The emul backend sees no page faults, so yields alternate -- all
+	 * but rarely: a yielder is RUNNABLE a moment before it is on the
+	 * list, and a server that looks in between and runs the other worker,
+	 * which yields in turn, may get the two pushes in the other order
+	 * (under ThreadSanitizer about 1 run in 200 had 2-12 of 2000 turns
+	 * out of order).  FIFO order broken for real shows in far more.
+	 */
 	T_CHECK(umcg_backend() != UMCG_BACKEND_EMUL ||
-		atomic_load(&out_of_turn) == 0, "%d runs out of turn",
+		atomic_load(&out_of_turn) <= ROUNDS / 100, "%d runs out of turn",
 		atomic_load(&out_of_turn));
 	printf("ping-pong via the server%s: %llu ns per switch\n",
 	       sys ? " + getppid()" : "",

@@ -734,6 +734,23 @@ static int t_srv_observe(struct t_server *s)
 		return 1;
 	if (t_load32(&s->task.next_tid) != nt)
 		return -1;
+	/*
+	 * A worker switching directly writes our next_tid before its switch:
+	 * the one it names is RUNNABLE until the switch lands, and if the
+	 * switch fails the switcher writes itself back.  While another of
+	 * our workers is still RUNNING the CPU is not free: look again.
+	 */
+	if (s->follow_switches && (st & UMCG_TASK_MASK) == UMCG_TASK_RUNNABLE) {
+		int n = atomic_load(&s->nw);
+
+		for (int i = 0; i < n; i++)
+			if (s->w[i] && s->w[i] != w &&
+			    (umcg_task_state(&s->w[i]->task) & UMCG_TASK_MASK) ==
+			    UMCG_TASK_RUNNING) {
+				sched_yield();
+				return -1;
+			}
+	}
 	switch (st & UMCG_TASK_MASK) {
 	case UMCG_TASK_BLOCKED:
 		kind = T_EV_BLOCKED;
