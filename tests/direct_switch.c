@@ -148,11 +148,23 @@ static int chain_link(struct t_worker *w)
 {
 	struct t_worker *next = s.w[(w->idx + 1) % CHAIN];
 
+	atomic_store(&w->data[0], 1);	/* has run: off the server's queue */
 	for (;;) {
 		int t = atomic_load(&token), r;
 
 		if (t >= LIMIT)
 			return 0;
+		/*
+		 * Name @next only once it has run: a switch to a worker still
+		 * on the queue fails, and undoing the server's next_tid after
+		 * that races with the server's own pick of it (see
+		 * pingpong()).  Until then let the server run it.
+		 */
+		if (t % CHAIN == w->idx && !atomic_load(&next->data[0])) {
+			if (t_yield() != 0)
+				return 1;
+			continue;
+		}
 		if (t % CHAIN != w->idx) {
 			r = t_park(t_after(s.clock, 500 * T_MS));
 			if (r != 0 && r != -ETIMEDOUT)
