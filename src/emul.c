@@ -963,9 +963,14 @@ const struct umcg_backend_ops umcg_emul_ops = {
  */
 static _Atomic int block_prio = -1;
 
+static bool block_prio_valid(int prio)
+{
+	return prio >= 0 && prio <= sched_get_priority_max(SCHED_FIFO);
+}
+
 int umcg_set_block_priority(int prio)
 {
-	if (prio < 0 || prio > sched_get_priority_max(SCHED_FIFO))
+	if (!block_prio_valid(prio))
 		return -EINVAL;
 	atomic_store(&block_prio, prio);
 	return 0;
@@ -980,7 +985,7 @@ int umcg_block_priority(void)
 		int want = e ? atoi(e) : 0;
 		int unset = -1;
 
-		if (want < 0 || want > sched_get_priority_max(SCHED_FIFO))
+		if (!block_prio_valid(want))
 			want = 0;
 		atomic_compare_exchange_strong(&block_prio, &unset, want);
 		p = atomic_load(&block_prio);
