@@ -468,8 +468,16 @@ static void finish(struct umcg_thread *self)
 	umcg_tls_worker = NULL;
 	tls_self = NULL;
 	atomic_signal_fence(memory_order_seq_cst);
-	registry_remove(self);
+	/*
+	 * NONE and the unlink in one locked section, as the kernel orders
+	 * them: whoever finds us registered sees our last state, and an
+	 * ESRCH from a later lookup (umcg_kick() after setting TF_PREEMPT)
+	 * comes with state NONE already visible.
+	 */
+	registry_lock_tid(self->tid);
 	atomic_fetch_and(state_word(t), USER_BITS);
+	registry_unlink_locked(self);
+	registry_unlock(self->tid);
 	if (self->role == UMCG_ROLE_WORKER) {
 		if (self->in_bracket && self->sig_masked)
 			mask_preempt_signal(SIG_UNBLOCK);

@@ -114,18 +114,17 @@ void registry_insert(struct umcg_thread *t)
 	bucket_unlock(b);
 }
 
-void registry_remove(struct umcg_thread *t)
+/* @t's bucket must be locked (registry_lock_tid(t->tid) returned @t). */
+void registry_unlink_locked(struct umcg_thread *t)
 {
 	struct bucket *b = bucket_of(t->tid);
 
-	bucket_lock(b);
 	for (struct umcg_thread **p = &b->head; *p; p = &(*p)->hash_next) {
 		if (*p == t) {
 			*p = t->hash_next;
 			break;
 		}
 	}
-	bucket_unlock(b);
 }
 
 /* Returns the record of @tid with its bucket locked, or NULL unlocked. */

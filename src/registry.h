@@ -15,7 +15,7 @@
 #include "internal.h"
 
 void registry_insert(struct umcg_thread *t) UMCG_HIDDEN;
-void registry_remove(struct umcg_thread *t) UMCG_HIDDEN;
+void registry_unlink_locked(struct umcg_thread *t) UMCG_HIDDEN;
 struct umcg_thread *registry_lock_tid(pid_t tid) UMCG_HIDDEN;
 void registry_unlock(pid_t tid) UMCG_HIDDEN;
 void registry_forget_all(void) UMCG_HIDDEN;
