@@ -990,6 +990,19 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 
 	if (next) {
 		ret = umcg_wait_next(u, next, next_tid);
+		if (ret < 0 && worker && abs_timeout &&
+		    atomic_cmpxchg(&u->parked, UMCG_PARKED, UMCG_UNPARKED) !=
+		    UMCG_PARKED) {
+			/*
+			 * A namer claimed us meanwhile and is making us
+			 * RUNNING: our park succeeded, whatever became of our
+			 * own switch.  Failing it would leave the namer
+			 * waiting for a CPU it handed to us.
+			 */
+			put_task_struct(next);
+			next = NULL;
+			goto sleep;
+		}
 		if (ret < 0)
 			goto fail;
 		if (!ret)
