@@ -110,7 +110,7 @@ check:
 	$(MAKE) all
 	$(MAKE) SAN=thread CC=clang all
 	$(MAKE) SAN=address all
-	tests/run.sh build build-thread build-address
+	UMCG_TEST_BPF=1 tests/run.sh build build-thread build-address
 
 check-plain: all
 	tests/run.sh build

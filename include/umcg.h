@@ -103,6 +103,27 @@ int umcg_set_preempt_signal(int sig);
 int umcg_set_block_priority(int prio);
 int umcg_block_priority(void);
 
+/*
+ * How the emul backend learns that a worker blocks.  UMCG_DETECT_HOOKS (the
+ * default): only in the calls the hooks wrap and in umcg_sys_enter()
+ * brackets.  UMCG_DETECT_BPF: also anywhere else -- page faults, raw
+ * system calls, libc-internal locks -- from BPF programs on the host
+ * scheduler's tracepoints (needs CAP_BPF and CAP_PERFMON, or root); workers
+ * registered from then on are watched.  umcg_set_detection() returns 0,
+ * -EINVAL for an unknown mode, or the error that kept BPF from loading
+ * (-EPERM, -ENOSYS, ...).  UMCG_DETECT=bpf in the environment asks for BPF
+ * at the first registration.  On the kernel backend every block is seen
+ * anyway: any mode is accepted and umcg_detection() says
+ * UMCG_DETECT_KERNEL.  See umcg_set_detection(3).
+ */
+enum umcg_detection {
+	UMCG_DETECT_HOOKS = 1,
+	UMCG_DETECT_BPF = 2,
+	UMCG_DETECT_KERNEL = 3,
+};
+int umcg_set_detection(int mode);
+int umcg_detection(void);
+
 /* ---- Helpers over the shared memory ------------------------------------ */
 
 /* The caller's kernel thread id. */

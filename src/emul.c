@@ -278,18 +278,39 @@ static int enter_library(struct umcg_thread *self)
 
 	self->in_library = 1;
 	atomic_signal_fence(memory_order_seq_cst);
+	umcg_bpf_ignore(self, 1);
 	return prev;
 }
 
 static void leave_library(struct umcg_thread *self, int prev)
 {
 	atomic_signal_fence(memory_order_seq_cst);
+	umcg_bpf_ignore(self, prev || self->in_bracket);
 	self->in_library = prev;
 	atomic_signal_fence(memory_order_seq_cst);
 	while (!prev && self->preempt_pending) {
 		self->preempt_pending = 0;
 		handle_preempt(self);
 	}
+}
+
+/*
+ * The BPF detector's half of umcg_sys_exit(), run by the worker on its way
+ * back to user code (the signal the programs sent, or the library's own
+ * exit): if the detector marked it BLOCKED for a sleep since it last
+ * looked, BLOCKED -> RUNNABLE, queued, wait until RUNNING.
+ */
+static void bpf_settle(struct umcg_thread *self)
+{
+	int prev = enter_library(self);
+
+	if (umcg_bpf_settle_wait(self)) {
+		move_own_state(self->task, UMCG_TASK_BLOCKED,
+			       UMCG_TASK_RUNNABLE);
+		enqueue_self(self);
+		sleep_until_running(self, NULL);
+	}
+	leave_library(self, prev);
 }
 
 /*
@@ -302,8 +323,11 @@ static void leave_library(struct umcg_thread *self, int prev)
 static void handle_preempt(struct umcg_thread *self)
 {
 	struct umcg_task *t = self->task;
-	uint32_t s = load_state(t);
+	uint32_t s;
 
+	if (self->bpf_slot)
+		bpf_settle(self);
+	s = load_state(t);
 	for (;;) {
 		if ((s & UMCG_TASK_MASK) != UMCG_TASK_RUNNING ||
 		    !(s & UMCG_TF_PREEMPT))
@@ -324,10 +348,11 @@ static void preempt_handler(int sig, siginfo_t *info, void *uctx)
 	int saved = errno;
 
 	(void)sig;
-	(void)info;
 	(void)uctx;
 	if (self) {
-		int k = atomic_load(&self->kicks_pending);
+		/* the BPF programs' signals are SI_KERNEL, and no kicks */
+		int k = info->si_code == SI_TKILL ?
+			atomic_load(&self->kicks_pending) : 0;
 
 		/* this kick is delivered: it can no longer cut a call short */
 		while (k > 0 && !atomic_compare_exchange_weak(
@@ -478,6 +503,7 @@ static void finish(struct umcg_thread *self)
 	atomic_fetch_and(state_word(t), USER_BITS);
 	registry_unlink_locked(self);
 	registry_unlock(self->tid);
+	umcg_bpf_detach(self);
 	if (self->role == UMCG_ROLE_WORKER) {
 		if (self->in_bracket && self->sig_masked)
 			mask_preempt_signal(SIG_UNBLOCK);
@@ -496,6 +522,7 @@ static void fork_child(void)
 	umcg_tls_worker = NULL;
 	tls_self = NULL;
 	registry_forget_all();
+	umcg_bpf_forget();
 	pthread_setspecific(exit_key, NULL);
 }
 
@@ -503,8 +530,13 @@ static void init_once_fn(void)
 {
 	const char *spin = getenv("UMCG_SERVER_SPIN_NS");
 
+	const char *detect = getenv("UMCG_DETECT");
+
 	if (spin)
 		server_spin_ns = strtoull(spin, NULL, 0);
+	/* best effort: umcg_detection() tells what this process got */
+	if (detect && !strcmp(detect, "bpf"))
+		umcg_bpf_enable();
 	pthread_key_create(&exit_key, exit_destructor);
 	pthread_atfork(NULL, NULL, fork_child);
 }
@@ -572,6 +604,7 @@ static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
 	/* A new worker: BLOCKED -> RUNNABLE, queued, runs when its server says. */
 	self->in_library = 1;
 	atomic_signal_fence(memory_order_seq_cst);
+	umcg_bpf_attach(self);
 	umcg_tls_worker = self;
 	move_own_state(task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
 	enqueue_self(self);
@@ -587,6 +620,9 @@ static int do_unregister(bool worker, struct umcg_task *task)
 	if (!self || self->task != task ||
 	    worker != (self->role == UMCG_ROLE_WORKER))
 		return -EINVAL;
+	/* a sleep the detector is still reporting ends first */
+	if (self->bpf_slot)
+		bpf_settle(self);
 	if ((load_state(task) & UMCG_TASK_MASK) != UMCG_TASK_RUNNING)
 		return -EINVAL;
 	pthread_setspecific(exit_key, NULL);
@@ -1037,6 +1073,7 @@ void umcg_sys_enter(void)
 
 	if (!self || self->in_bracket++)
 		return;
+	umcg_bpf_ignore(self, 1);
 	t = self->task;
 	self->blocked_here = 0;
 	prev = enter_library(self);
@@ -1080,6 +1117,7 @@ void umcg_sys_exit(void)
 
 	if (!self || !self->in_bracket || --self->in_bracket)
 		return;
+	umcg_bpf_ignore(self, self->in_library);
 	if (!self->blocked_here)
 		return;
 	saved = errno;
@@ -1095,4 +1133,58 @@ void umcg_sys_exit(void)
 	block_unboost(self);
 	leave_library(self, prev);
 	errno = saved;
+}
+
+/* ---- BPF block detection (src/bpf.c) ------------------------------------------- */
+
+/* The detector saw @w sleep; @w's registry bucket is locked. */
+bool umcg_emul_mark_blocked(struct umcg_thread *w)
+{
+	struct umcg_task *t = w->task;
+	uint32_t s = load_state(t);
+
+	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
+		store_u64(&t->blocked_ts, now_ns(w->clock));
+		/* TF_PREEMPT is dropped, as in umcg_sys_enter() */
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_BLOCKED)))
+			return true;
+	}
+	return false;
+}
+
+void umcg_emul_wake_server_of(struct umcg_task *w)
+{
+	wake_server_of(w);
+}
+
+/* The programs carry the signal number: fix it now, as a registration would. */
+int umcg_emul_preempt_signal(void)
+{
+	int r = install_preempt_handler();
+
+	return r < 0 ? r : preempt_sig;
+}
+
+int umcg_set_detection(int mode)
+{
+	if (umcg_backend() == UMCG_BACKEND_KERNEL)
+		return mode == UMCG_DETECT_HOOKS || mode == UMCG_DETECT_BPF ||
+		       mode == UMCG_DETECT_KERNEL ? 0 : -EINVAL;
+	switch (mode) {
+	case UMCG_DETECT_HOOKS:
+		umcg_bpf_disable();
+		return 0;
+	case UMCG_DETECT_BPF:
+		return umcg_bpf_enable();
+	default:
+		return -EINVAL;
+	}
+}
+
+int umcg_detection(void)
+{
+	if (umcg_backend() == UMCG_BACKEND_KERNEL)
+		return UMCG_DETECT_KERNEL;
+	return umcg_bpf_active() ? UMCG_DETECT_BPF : UMCG_DETECT_HOOKS;
 }

@@ -39,6 +39,21 @@ struct umcg_sched_attr_raw {
  * worker is on its server's list.
  */
 enum { PARK_NONE = 0, PARK_PARKED = 1, PARK_TIMED_OUT = 2 };
+
+/*
+ * A worker's slot in the BPF detector's shared array (src/bpf.c); its
+ * layout is compiled into the BPF programs.
+ */
+struct umcg_bpf_slot {
+	uint32_t ignore;	/* user: inside libumcg or a hook bracket */
+	uint32_t seq;		/* BPF: sleeps seen */
+	uint32_t signaled;	/* BPF: seq the last signal was sent for */
+	uint32_t in_syscall;	/* BPF: between sys_enter and sys_exit */
+	uint32_t done;		/* detector: seq handled up to */
+	uint32_t marked;	/* detector: seq at which it marked BLOCKED */
+	uint32_t pad[2];
+};
+
 struct umcg_thread {
 	struct umcg_task *task;
 	pid_t tid;
@@ -59,8 +74,43 @@ struct umcg_thread {
 	int blocked_here;	/* this bracket did the RUNNING -> BLOCKED move */
 	volatile sig_atomic_t in_library;	/* preemption must wait */
 	volatile sig_atomic_t preempt_pending;
+	struct umcg_bpf_slot *bpf_slot;	/* BPF detection, or NULL */
+	uint32_t bpf_settled;	/* slot seq handled by this worker */
 	struct umcg_thread *hash_next;
 };
+
+/*
+ * The worker's BPF slot says whether a sleep of its thread is a block to
+ * report: not inside libumcg (its own waits) nor inside a hook bracket
+ * (already declared).  The programs run on this thread's own context
+ * (sched_switch of current), so ordering against them is a compiler
+ * barrier.
+ */
+static inline void umcg_bpf_ignore(struct umcg_thread *t, int ignore)
+{
+	if (t->bpf_slot) {
+		atomic_signal_fence(memory_order_seq_cst);
+		atomic_store_explicit((_Atomic uint32_t *)&t->bpf_slot->ignore,
+				      (uint32_t)ignore, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+	}
+}
+
+/* src/bpf.c */
+int umcg_bpf_enable(void) UMCG_HIDDEN;
+void umcg_bpf_disable(void) UMCG_HIDDEN;
+bool umcg_bpf_active(void) UMCG_HIDDEN;
+void umcg_bpf_forget(void) UMCG_HIDDEN;
+void umcg_bpf_attach(struct umcg_thread *w) UMCG_HIDDEN;
+void umcg_bpf_detach(struct umcg_thread *w) UMCG_HIDDEN;
+void umcg_bpf_put_slot(uint32_t idx) UMCG_HIDDEN;
+bool umcg_bpf_settle_wait(struct umcg_thread *w) UMCG_HIDDEN;
+void umcg_bpf_stats(uint64_t *seen, uint64_t *marked) UMCG_HIDDEN;
+
+/* src/emul.c, for the detector */
+bool umcg_emul_mark_blocked(struct umcg_thread *w) UMCG_HIDDEN;
+void umcg_emul_wake_server_of(struct umcg_task *w) UMCG_HIDDEN;
+int umcg_emul_preempt_signal(void) UMCG_HIDDEN;
 
 /*
  * Non-NULL exactly while the calling thread is a registered worker of the

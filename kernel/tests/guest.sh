@@ -46,7 +46,9 @@ if [ "$mode" = test ]; then
 	if [ "${umcg_suite:-1}" = 1 ] && [ -d /umcg/build/tests ]; then
 		cd /umcg || exit 1
 		for b in kernel emul; do
-			UMCG_BACKEND=$b TEST_TIMEOUT=120 sh tests/run.sh build >/tmp/suite 2>&1
+			# the test kernel has no BPF: bpf_detect checks the refusal
+			UMCG_BACKEND=$b UMCG_TEST_BPF=0 TEST_TIMEOUT=120 \
+				sh tests/run.sh build >/tmp/suite 2>&1
 			rc=$?
 			sed "s/^/CONFORMANCE $b: /" /tmp/suite
 			[ $rc -eq 0 ] || status=1
