@@ -17,10 +17,19 @@
  *                        umcg_sys_enter(); syscall(SYS_read); umcg_sys_exit()
  *                        (no non-blocking attempt first).
  *
+ * Built as block_notify_bpf (bench/block_notify_bpf.c), with BPF detection
+ * on (umcg_set_detection(3)):
+ *  block_notify_bpf      a raw syscall(SYS_read) that no hook sees: the BPF
+ *                        programs report the sleep, the detector thread
+ *                        marks the worker BLOCKED and wakes the server.
+ *                        Without BPF (no privileges) it prints a note and
+ *                        no result.
+ *
  * Baseline: one raw futex handoff timed the same way: thread A' reads the
  * clock and passes a baton to B', which reads the clock when its futex wait
  * returns.  All threads on one CPU; the three kinds are interleaved.
  */
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "bench.h"
@@ -29,7 +38,7 @@
 #define ROUNDS		300
 #define PER_ROUND	1
 
-enum kind { HOOKED, BRACKET, BASE, NKINDS };
+enum kind { HOOKED, BRACKET, RAW };
 
 static struct bench_sched server;
 static struct bench_worker blocker, observer;
@@ -61,6 +70,8 @@ static void blocker_fn(struct bench_worker *self)
 		atomic_fetch_add(&seq, 1);	/* publishes t_call */
 		if (m == HOOKED) {
 			r = read(pipe_fd[0], &c, 1);
+		} else if (m == RAW) {
+			r = syscall(SYS_read, pipe_fd[0], &c, 1);
 		} else {
 			umcg_sys_enter();
 			r = syscall(SYS_read, pipe_fd[0], &c, 1);
@@ -106,30 +117,52 @@ static void run_umcg(int m, struct bench_series *out)
 	bench_sched_run(&server, NULL, phase, NULL);
 }
 
+#ifdef BLOCK_NOTIFY_BPF
+static void run_raw(struct bench_series *out) { run_umcg(RAW, out); }
+#else
 static void run_hooked(struct bench_series *out) { run_umcg(HOOKED, out); }
 static void run_bracket(struct bench_series *out) { run_umcg(BRACKET, out); }
+#endif
 
 static void run_baseline(struct bench_series *out)
 {
 	bench_handoff_latency(SAMPLES, out);
 }
 
+#ifdef BLOCK_NOTIFY_BPF
+static void (*const kinds[])(struct bench_series *) = { run_raw, run_baseline };
+static const char *const names[] = { "block_notify_bpf" };
+#else
+static void (*const kinds[])(struct bench_series *) = {
+	run_hooked, run_bracket, run_baseline,
+};
+static const char *const names[] = { "block_notify", "block_notify_bracket" };
+#endif
+#define NK (sizeof(kinds) / sizeof(kinds[0]))
+
 int main(void)
 {
-	static void (*const fns[NKINDS])(struct bench_series *) = {
-		[HOOKED] = run_hooked, [BRACKET] = run_bracket,
-		[BASE] = run_baseline,
-	};
-	struct bench_series res[NKINDS] = { { 0 } };
+	struct bench_series res[NK] = { { 0 } };
 
-	bench_note("cpu %d, backend %s", bench_pin(), umcg_backend_name());
+	int cpu = bench_pin();
+#ifdef BLOCK_NOTIFY_BPF
+	/* after bench_pin(): the detector thread inherits the CPU */
+	int r = umcg_set_detection(UMCG_DETECT_BPF);
+
+	if (r < 0) {
+		bench_note("block_notify_bpf: no BPF detection (%s): no result",
+			   strerror(-r));
+		return 0;
+	}
+#endif
+	bench_note("cpu %d, backend %s", cpu, umcg_backend_name());
 	if (pipe(pipe_fd))
 		bench_die("pipe");
 	bench_sched_init(&server);
 	bench_worker_start(&server, &blocker, blocker_fn, NULL);
 	bench_worker_start(&server, &observer, observer_fn, NULL);
-	bench_interleave(bench_scaled(ROUNDS), PER_ROUND, NKINDS, fns, res);
-	bench_report("block_notify", &res[HOOKED], &res[BASE]);
-	bench_report("block_notify_bracket", &res[BRACKET], &res[BASE]);
+	bench_interleave(bench_scaled(ROUNDS), PER_ROUND, NK, kinds, res);
+	for (unsigned i = 0; i + 1 < NK; i++)
+		bench_report(names[i], &res[i], &res[NK - 1]);
 	return 0;
 }
