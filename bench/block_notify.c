@@ -17,13 +17,14 @@
  *                        umcg_sys_enter(); syscall(SYS_read); umcg_sys_exit()
  *                        (no non-blocking attempt first).
  *
- * Built as block_notify_bpf (bench/block_notify_bpf.c), with BPF detection
- * on (umcg_set_detection(3)):
- *  block_notify_bpf      a raw syscall(SYS_read) that no hook sees: the BPF
- *                        programs report the sleep, the detector thread
- *                        marks the worker BLOCKED and wakes the server.
- *                        Without BPF (no privileges) it prints a note and
- *                        no result.
+ * Built as block_notify_raw (bench/block_notify_raw.c):
+ *  block_notify_raw      a raw syscall(SYS_read) that no hook sees.  On the
+ *                        kernel backend the scheduler hook sees it as any
+ *                        other; on emul it needs BPF detection
+ *                        (umcg_set_detection(3)): the programs report the
+ *                        sleep, the detector thread marks the worker
+ *                        BLOCKED and wakes the server.  Without BPF (no
+ *                        privileges) it prints a note and no result.
  *
  * Baseline: one raw futex handoff timed the same way: thread A' reads the
  * clock and passes a baton to B', which reads the clock when its futex wait
@@ -117,7 +118,7 @@ static void run_umcg(int m, struct bench_series *out)
 	bench_sched_run(&server, NULL, phase, NULL);
 }
 
-#ifdef BLOCK_NOTIFY_BPF
+#ifdef BLOCK_NOTIFY_RAW
 static void run_raw(struct bench_series *out) { run_umcg(RAW, out); }
 #else
 static void run_hooked(struct bench_series *out) { run_umcg(HOOKED, out); }
@@ -129,9 +130,9 @@ static void run_baseline(struct bench_series *out)
 	bench_handoff_latency(SAMPLES, out);
 }
 
-#ifdef BLOCK_NOTIFY_BPF
+#ifdef BLOCK_NOTIFY_RAW
 static void (*const kinds[])(struct bench_series *) = { run_raw, run_baseline };
-static const char *const names[] = { "block_notify_bpf" };
+static const char *const names[] = { "block_notify_raw" };
 #else
 static void (*const kinds[])(struct bench_series *) = {
 	run_hooked, run_bracket, run_baseline,
@@ -145,12 +146,12 @@ int main(void)
 	struct bench_series res[NK] = { { 0 } };
 
 	int cpu = bench_pin();
-#ifdef BLOCK_NOTIFY_BPF
+#ifdef BLOCK_NOTIFY_RAW
 	/* after bench_pin(): the detector thread inherits the CPU */
 	int r = umcg_set_detection(UMCG_DETECT_BPF);
 
 	if (r < 0) {
-		bench_note("block_notify_bpf: no BPF detection (%s): no result",
+		bench_note("block_notify_raw: no BPF detection (%s): no result",
 			   strerror(-r));
 		return 0;
 	}
