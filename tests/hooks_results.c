@@ -68,11 +68,11 @@ static int check_same(const char *what, int nb, uint64_t ts0, long rh, int eh,
 		return 1;
 	}
 	/*
-	 * Only the emul backend's hooks decide what is a block; on the kernel
-	 * backend it is whatever really sleeps (even nanosleep of zero calls
-	 * schedule()), and the hooks pass straight through.
+	 * Only with hooks-only detection do the hooks decide what is a block;
+	 * on the kernel backend, or on emul with BPF, it is whatever really
+	 * sleeps (even nanosleep of zero calls schedule()).
 	 */
-	if (nb && me && umcg_backend() == UMCG_BACKEND_EMUL &&
+	if (nb && me && umcg_detection() == UMCG_DETECT_HOOKS &&
 	    (blocked_ts() != ts0 ||
 			 t_state(&me->task) != UMCG_TASK_RUNNING)) {
 		fprintf(stderr, "%s: declared a block, but cannot wait\n", what);

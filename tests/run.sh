@@ -3,7 +3,11 @@
 #
 # Run the conformance suite: every test binary in each given build dir.
 #
-#   tests/run.sh <builddir>...        e.g. tests/run.sh build build-thread
+#   tests/run.sh <builddir>[@bpf]...  e.g. tests/run.sh build build-thread
+#
+# "<builddir>@bpf" runs that build's suite again with UMCG_DETECT=bpf (the
+# emul backend's BPF block detection, docs/bpf.md); its lines read
+# "PASS build@bpf/<name>".
 #
 # One line per test: "PASS|FAIL|SKIP <dir>/<name> (<seconds>s)"; the output
 # of a failing test follows its line.  The last line is exactly
@@ -64,7 +68,7 @@ run_one() {
 	esac
 	start=$(now_ms)
 	# shellcheck disable=SC2086
-	timeout -k 5 "$timeout_s" $prefix "$bin" "$@" >"$log" 2>&1
+	timeout -k 5 "$timeout_s" env $run_env $prefix "$bin" "$@" >"$log" 2>&1
 	rc=$?
 	end=$(now_ms)
 	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
@@ -90,8 +94,17 @@ run_one() {
 	esac
 }
 
-for dir in "$@"; do
-	dir=${dir%/}
+run_env=""
+for arg in "$@"; do
+	arg=${arg%/}
+	dir=${arg%@*}
+	run_env=""
+	case $arg in
+	*@bpf) run_env="UMCG_DETECT=bpf" ;;
+	*@*) echo "FAIL $arg (unknown mode: only @bpf)"
+		failed=$((failed + 1))
+		continue ;;
+	esac
 	if [ ! -d "$dir/tests" ]; then
 		echo "FAIL $dir (no $dir/tests: build it first)"
 		failed=$((failed + 1))
@@ -106,9 +119,10 @@ for dir in "$@"; do
 			*) continue ;;
 			esac
 		fi
-		run_one "$dir" "$bin"
+		run_one "$arg" "$bin"
 	done
 done
+run_env=""
 
 # Shell tests (tests/*.sh but this runner) check the source tree: once.
 here=$(dirname "$0")
