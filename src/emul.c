@@ -597,6 +597,9 @@ static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
 	self->role = worker ? UMCG_ROLE_WORKER : UMCG_ROLE_SERVER;
 	pthread_setspecific(exit_key, self);
 	tls_self = self;
+	/* before anyone can find us: the detector reads bpf_slot */
+	if (worker)
+		umcg_bpf_attach(self);
 	registry_insert(self);
 	if (!worker)
 		return 0;
@@ -604,7 +607,6 @@ static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
 	/* A new worker: BLOCKED -> RUNNABLE, queued, runs when its server says. */
 	self->in_library = 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	umcg_bpf_attach(self);
 	umcg_tls_worker = self;
 	move_own_state(task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
 	enqueue_self(self);
