@@ -205,14 +205,18 @@ static int load_sys_exit(int tgid, int tids, int slots, int sig)
  * sched_switch(preempt, prev, next, prev_state); current is prev.  A sleep:
  * post an event (seq counts only posted ones, so the detector never waits
  * for an event the full ring dropped), and outside a system call signal at
- * once.  A preemption of a worker still owing its signal: signal now.
+ * once.  A switch of a worker that still owes its signal outside a system
+ * call (the helper said EBUSY at the sleep): signal now.  Inside a call
+ * sys_exit does it: a signal pending there could cut a later sleep of the
+ * same call short (epoll_wait() woken for nothing, preempted, asleep again:
+ * EINTR).
  */
 static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 {
 	enum {
 		B = PROLOGUE_LEN,
 		PREEMPTED = B + 29,
-		OUT_AT = PREEMPTED + 3 + 4,
+		OUT_AT = PREEMPTED + 5 + 4,
 	};
 	const struct bpf_insn p[] = {
 		PROLOGUE(tgid, tids, slots, OUT_AT),
@@ -241,9 +245,11 @@ static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 		JNE_IMM(1, 0, OUT_AT - (B + 23) - 1),		/* B+23 */
 		SIGNAL_SEQ_IN_R9(sig),				/* B+24..27 */
 		JA(OUT_AT - (B + 28) - 1),			/* B+28 */
-		LDX_W(9, 8, S_SEQ),				/* PREEMPTED */
+		LDX_W(1, 8, S_IN_SYSCALL),			/* PREEMPTED */
+		JNE_IMM(1, 0, OUT_AT - (PREEMPTED + 1) - 1),
+		LDX_W(9, 8, S_SEQ),
 		LDX_W(1, 8, S_SIGNALED),
-		JEQ_REG(9, 1, OUT_AT - (PREEMPTED + 2) - 1),
+		JEQ_REG(9, 1, OUT_AT - (PREEMPTED + 4) - 1),
 		SIGNAL_SEQ_IN_R9(sig),
 		OUT(),
 	};

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: blocks that no hook sees -- a raw syscall(SYS_read) on an
- * empty pipe, a page fault that waits (a userfaultfd page) -- are seen
+ * Description: blocks that no hook sees -- a raw syscall(SYS_read) or
+ * syscall(SYS_ppoll) on an empty pipe (ppoll also proves no signal cut it
+ * short), a page fault that waits (a userfaultfd page) -- are seen
  * anyway where detection is precise: the emul backend with
  * umcg_set_detection(UMCG_DETECT_BPF), and the kernel backend always.  The
  * server sees the worker BLOCKED and runs another one; when the block ends
@@ -53,6 +54,31 @@ static int raw_reader(struct t_worker *w)
 	t_log_add(&s.log, T_EV_USER, w->idx, 2);	/* read returned */
 	if (n != 1 || c != 'x') {
 		fprintf(stderr, "reader: read %ld '%c'\n", n, c);
+		return 1;
+	}
+	return t_worker_check();
+}
+
+/*
+ * Worker 0, poll flavour: a handled signal makes ppoll() fail with EINTR
+ * whatever SA_RESTART says, so this also checks that detection never
+ * signals a worker while it sleeps.
+ */
+static int raw_poller(struct t_worker *w)
+{
+	struct pollfd p = { .fd = pipe_fds[0], .events = POLLIN };
+	char c = 0;
+	long n;
+
+	atomic_store(&w->data[0], 1);
+	if (wait_for_run(s.w[1]))
+		return 1;
+	n = syscall(SYS_ppoll, &p, 1, NULL, NULL, 0);
+	atomic_store(&w->data[1], 1);
+	t_log_add(&s.log, T_EV_USER, w->idx, 2);
+	if (n != 1 || syscall(SYS_read, pipe_fds[0], &c, 1) != 1 || c != 'x') {
+		fprintf(stderr, "poller: ppoll %ld (%s), read '%c'\n", n,
+			n < 0 ? strerror(errno) : "-", c);
 		return 1;
 	}
 	return t_worker_check();
@@ -149,6 +175,17 @@ static int test_raw_syscall(void)
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
 	release = write_pipe;
 	if (run_pair("raw read", raw_reader))
+		return 1;
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	return 0;
+}
+
+static int test_raw_poll(void)
+{
+	T_CHECK(pipe(pipe_fds) == 0, "pipe");
+	release = write_pipe;
+	if (run_pair("raw ppoll", raw_poller))
 		return 1;
 	close(pipe_fds[0]);
 	close(pipe_fds[1]);
@@ -279,6 +316,7 @@ int main(int argc, char **argv)
 		}
 	}
 	T_RUN(test_raw_syscall, nfail);
+	T_RUN(test_raw_poll, nfail);
 	T_RUN(test_page_fault, nfail);
 	return t_finish(nfail);
 }
