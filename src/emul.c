@@ -37,8 +37,10 @@
  * sleep on a word that is no longer RUNNABLE returns at once.
  *
  * Known limits: a worker blocked in a call that nothing brackets is not
- * seen as blocked (its server keeps waiting); a preemption signal can make
- * such a call fail with EINTR.  The kernel backend has neither limit.
+ * seen as blocked (its server keeps waiting) unless BPF detection is on
+ * (src/bpf.c: the detector marks it BLOCKED, bpf_settle() below is its
+ * half of umcg_sys_exit()); a preemption signal can make such a call fail
+ * with EINTR.  The kernel backend has neither limit.
  */
 #include <errno.h>
 #include <pthread.h>
