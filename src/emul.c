@@ -263,6 +263,32 @@ static int sleep_until_running(struct umcg_thread *self, const struct deadline *
 	}
 }
 
+/*
+ * RUNNING -> BLOCKED with blocked_ts stamped; TF_PREEMPT is dropped (the
+ * CPU goes back to the server anyway).  False if @t was not RUNNING.  By
+ * the worker itself (umcg_sys_enter()) or by the BPF detector for it.
+ */
+static bool mark_blocked(struct umcg_task *t, clockid_t clock)
+{
+	uint32_t s = load_state(t);
+
+	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
+		store_u64(&t->blocked_ts, now_ns(clock));
+		if (atomic_compare_exchange_weak(state_word(t), &s,
+				with_state(s, UMCG_TASK_BLOCKED)))
+			return true;
+	}
+	return false;
+}
+
+/* The end of a block, by the worker: RUNNABLE, queued, wait until RUNNING. */
+static void return_from_block(struct umcg_thread *self)
+{
+	move_own_state(self->task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
+	enqueue_self(self);
+	sleep_until_running(self, NULL);
+}
+
 /* ---- Preemption ----------------------------------------------------------------- */
 
 static void handle_preempt(struct umcg_thread *self);
@@ -306,12 +332,8 @@ static void bpf_settle(struct umcg_thread *self)
 {
 	int prev = enter_library(self);
 
-	if (umcg_bpf_settle_wait(self)) {
-		move_own_state(self->task, UMCG_TASK_BLOCKED,
-			       UMCG_TASK_RUNNABLE);
-		enqueue_self(self);
-		sleep_until_running(self, NULL);
-	}
+	if (umcg_bpf_settle_wait(self))
+		return_from_block(self);
 	leave_library(self, prev);
 }
 
@@ -531,7 +553,6 @@ static void fork_child(void)
 static void init_once_fn(void)
 {
 	const char *spin = getenv("UMCG_SERVER_SPIN_NS");
-
 	const char *detect = getenv("UMCG_DETECT");
 
 	if (spin)
@@ -610,9 +631,7 @@ static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
 	self->in_library = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	umcg_tls_worker = self;
-	move_own_state(task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
-	enqueue_self(self);
-	sleep_until_running(self, NULL);
+	return_from_block(self);
 	leave_library(self, 0);
 	return 0;
 }
@@ -1073,28 +1092,16 @@ void umcg_sys_enter(void)
 	struct umcg_thread *self = umcg_tls_worker;
 	struct umcg_task *t;
 	int prev;
-	uint32_t s;
 
 	if (!self || self->in_bracket++)
 		return;
-	umcg_bpf_ignore(self, 1);
 	t = self->task;
-	self->blocked_here = 0;
 	prev = enter_library(self);
 	block_boost(self);
-	s = load_state(t);
-	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
-		store_u64(&t->blocked_ts, now_ns(self->clock));
-		/* TF_PREEMPT is dropped: the CPU goes back to the server anyway */
-		if (atomic_compare_exchange_weak(state_word(t), &s,
-				with_state(s, UMCG_TASK_BLOCKED))) {
-			self->blocked_here = 1;
-			break;
-		}
-	}
-	if (!self->blocked_here)
+	self->blocked_here = mark_blocked(t, self->clock);
+	if (!self->blocked_here) {
 		block_unboost(self);
-	if (self->blocked_here) {
+	} else {
 		wake_server_of(t);
 		/*
 		 * Mask the preemption signal only when a kick may be on its
@@ -1131,9 +1138,7 @@ void umcg_sys_exit(void)
 		self->sig_masked = 0;
 		mask_preempt_signal(SIG_UNBLOCK);
 	}
-	move_own_state(self->task, UMCG_TASK_BLOCKED, UMCG_TASK_RUNNABLE);
-	enqueue_self(self);
-	sleep_until_running(self, NULL);
+	return_from_block(self);
 	block_unboost(self);
 	leave_library(self, prev);
 	errno = saved;
@@ -1144,17 +1149,7 @@ void umcg_sys_exit(void)
 /* The detector saw @w sleep; @w's registry bucket is locked. */
 bool umcg_emul_mark_blocked(struct umcg_thread *w)
 {
-	struct umcg_task *t = w->task;
-	uint32_t s = load_state(t);
-
-	while ((s & UMCG_TASK_MASK) == UMCG_TASK_RUNNING) {
-		store_u64(&t->blocked_ts, now_ns(w->clock));
-		/* TF_PREEMPT is dropped, as in umcg_sys_enter() */
-		if (atomic_compare_exchange_weak(state_word(t), &s,
-				with_state(s, UMCG_TASK_BLOCKED)))
-			return true;
-	}
-	return false;
+	return mark_blocked(w->task, w->clock);
 }
 
 void umcg_emul_wake_server_of(struct umcg_task *w)
