@@ -202,28 +202,28 @@ static int load_sys_exit(int tgid, int tids, int slots, int sig)
 }
 
 /*
- * sched_switch(preempt, prev, next, prev_state); current is prev.  A sleep:
- * post an event (seq counts only posted ones, so the detector never waits
- * for an event the full ring dropped), and outside a system call signal at
- * once.  A switch of a worker that still owes its signal outside a system
- * call (the helper said EBUSY at the sleep): signal now.  Inside a call
- * sys_exit does it: a signal pending there could cut a later sleep of the
- * same call short (epoll_wait() woken for nothing, preempted, asleep again:
- * EINTR).
+ * sched_switch(preempt, prev, next, prev_state); current is prev.  A sleep
+ * posts an event (seq counts only posted ones, so the detector never waits
+ * for an event the full ring dropped).  Then, for a sleep or any other
+ * switch ("OWED"): outside a system call, a worker whose seq is ahead of
+ * its signal is signalled now -- at once for a page fault, or again if the
+ * helper said EBUSY before.  Inside a call sys_exit does it: a signal
+ * pending there could cut a later sleep of the same call short
+ * (epoll_wait() woken for nothing, preempted, asleep again: EINTR).
  */
 static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 {
 	enum {
 		B = PROLOGUE_LEN,
-		PREEMPTED = B + 29,
-		OUT_AT = PREEMPTED + 5 + 4,
+		OWED = B + 22,
+		OUT_AT = OWED + 5 + 4,
 	};
 	const struct bpf_insn p[] = {
 		PROLOGUE(tgid, tids, slots, OUT_AT),
 		LDX_DW(1, 6, 0),				/* B+0: preempt */
-		JNE_IMM(1, 0, PREEMPTED - (B + 1) - 1),
+		JNE_IMM(1, 0, OWED - (B + 1) - 1),
 		LDX_DW(1, 6, 24),				/* prev_state */
-		JEQ_IMM(1, 0, PREEMPTED - (B + 3) - 1),
+		JEQ_IMM(1, 0, OWED - (B + 3) - 1),
 		LDX_W(1, 8, S_IGNORE),
 		JNE_IMM(1, 0, OUT_AT - (B + 5) - 1),
 		LDX_W(9, 8, S_SEQ),				/* B+6 */
@@ -240,16 +240,12 @@ static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 		MOV64_IMM(4, BPF_RB_FORCE_WAKEUP),
 		CALL(BPF_FUNC_ringbuf_output),
 		JNE_IMM(0, 0, OUT_AT - (B + 20) - 1),		/* B+20 */
-		STX_W(8, 9, S_SEQ),
-		LDX_W(1, 8, S_IN_SYSCALL),
-		JNE_IMM(1, 0, OUT_AT - (B + 23) - 1),		/* B+23 */
-		SIGNAL_SEQ_IN_R9(sig),				/* B+24..27 */
-		JA(OUT_AT - (B + 28) - 1),			/* B+28 */
-		LDX_W(1, 8, S_IN_SYSCALL),			/* PREEMPTED */
-		JNE_IMM(1, 0, OUT_AT - (PREEMPTED + 1) - 1),
+		STX_W(8, 9, S_SEQ),				/* B+21 */
+		LDX_W(1, 8, S_IN_SYSCALL),			/* OWED */
+		JNE_IMM(1, 0, OUT_AT - (OWED + 1) - 1),
 		LDX_W(9, 8, S_SEQ),
 		LDX_W(1, 8, S_SIGNALED),
-		JEQ_REG(9, 1, OUT_AT - (PREEMPTED + 4) - 1),
+		JEQ_REG(9, 1, OUT_AT - (OWED + 4) - 1),
 		SIGNAL_SEQ_IN_R9(sig),
 		OUT(),
 	};
@@ -264,7 +260,6 @@ static pthread_mutex_t bpf_lock = PTHREAD_MUTEX_INITIALIZER;
 static int bpf_error;			/* -errno of the failed start, or 0 */
 static _Atomic int bpf_ready;		/* programs attached, detector runs */
 static _Atomic int bpf_wanted;		/* new workers get a slot */
-static pid_t bpf_pid;			/* the process that loaded them */
 static int tids_fd, ring_fd;
 static struct umcg_bpf_slot *slots;
 static uint32_t slot_free[BPF_SLOTS];	/* stack of free slot indexes */
@@ -272,7 +267,6 @@ static uint32_t slot_nfree;
 static _Atomic uint64_t *ring_consumer;
 static const _Atomic uint64_t *ring_producer;
 static const uint8_t *ring_data;
-static _Atomic uint64_t events_seen, events_marked;
 
 /* ---- The detector thread ------------------------------------------------ */
 
@@ -288,21 +282,18 @@ static void handle_event(const struct bpf_event *ev)
 	w = registry_lock_tid((pid_t)ev->tid);
 	if (w) {
 		if (w->bpf_slot == slot && w->role == UMCG_ROLE_WORKER &&
-		    umcg_emul_mark_blocked(w))
+		    umcg_emul_mark_blocked(w)) {
 			task = w->task;
-		if (task)
 			atomic_store((_Atomic uint32_t *)&slot->marked, ev->seq);
+		}
 		registry_unlock((pid_t)ev->tid);
 	}
-	atomic_fetch_add(&events_seen, 1);
 	/*
 	 * The worker cannot settle (and so not unregister or exit past its
 	 * slot) before "done" says so: its task memory is still ours here.
 	 */
-	if (task) {
-		atomic_fetch_add(&events_marked, 1);
+	if (task)
 		umcg_emul_wake_server_of(task);
-	}
 	atomic_store((_Atomic uint32_t *)&slot->done, ev->seq);
 	umcg_futex_wake(&slot->done);
 }
@@ -380,6 +371,7 @@ static int map_ring(void)
 static int start(void)
 {
 	int slots_fd, sig = umcg_emul_preempt_signal(), r;
+	int tgid = getpid();
 	int progs[3] = { -1, -1, -1 };
 	static const char *const tp[3] = { "sys_enter", "sys_exit",
 					   "sched_switch" };
@@ -390,7 +382,6 @@ static int start(void)
 
 	if (sig <= 0)
 		return -EINVAL;
-	bpf_pid = getpid();
 	tids_fd = create_map(BPF_MAP_TYPE_HASH, 4, 4, BPF_SLOTS, 0);
 	if (tids_fd < 0)
 		return tids_fd;
@@ -408,9 +399,9 @@ static int start(void)
 	slots = m;
 	if ((r = map_ring()) < 0)
 		return r;
-	progs[0] = load_sys_enter(bpf_pid, tids_fd, slots_fd);
-	progs[1] = load_sys_exit(bpf_pid, tids_fd, slots_fd, sig);
-	progs[2] = load_sched_switch(bpf_pid, tids_fd, slots_fd, ring_fd, sig);
+	progs[0] = load_sys_enter(tgid, tids_fd, slots_fd);
+	progs[1] = load_sys_exit(tgid, tids_fd, slots_fd, sig);
+	progs[2] = load_sched_switch(tgid, tids_fd, slots_fd, ring_fd, sig);
 	for (int i = 0; i < 3; i++)
 		if (progs[i] < 0)
 			return progs[i];
@@ -484,6 +475,13 @@ void umcg_bpf_forget(void)
 
 /* ---- Workers ------------------------------------------------------------ */
 
+static void put_slot(uint32_t idx)
+{
+	pthread_mutex_lock(&bpf_lock);
+	slot_free[slot_nfree++] = idx;
+	pthread_mutex_unlock(&bpf_lock);
+}
+
 void umcg_bpf_attach(struct umcg_thread *w)
 {
 	union bpf_attr a;
@@ -512,15 +510,8 @@ void umcg_bpf_attach(struct umcg_thread *w)
 	a.flags = BPF_ANY;
 	if (bpf_sys(BPF_MAP_UPDATE_ELEM, &a) < 0) {
 		w->bpf_slot = NULL;
-		umcg_bpf_put_slot(idx);
+		put_slot(idx);
 	}
-}
-
-void umcg_bpf_put_slot(uint32_t idx)
-{
-	pthread_mutex_lock(&bpf_lock);
-	slot_free[slot_nfree++] = idx;
-	pthread_mutex_unlock(&bpf_lock);
 }
 
 /* At unregistration or exit, after the worker's last settle. */
@@ -535,7 +526,7 @@ void umcg_bpf_detach(struct umcg_thread *w)
 	a.map_fd = (uint32_t)tids_fd;
 	a.key = (uintptr_t)&key;
 	bpf_sys(BPF_MAP_DELETE_ELEM, &a);
-	umcg_bpf_put_slot((uint32_t)(w->bpf_slot - slots));
+	put_slot((uint32_t)(w->bpf_slot - slots));
 	w->bpf_slot = NULL;
 }
 
@@ -562,10 +553,4 @@ bool umcg_bpf_settle_wait(struct umcg_thread *w)
 		    (int32_t)(marked - seq) <= 0;
 	w->bpf_settled = seq;
 	return took;
-}
-
-void umcg_bpf_stats(uint64_t *seen, uint64_t *marked)
-{
-	*seen = atomic_load(&events_seen);
-	*marked = atomic_load(&events_marked);
 }

@@ -103,9 +103,7 @@ bool umcg_bpf_active(void) UMCG_HIDDEN;
 void umcg_bpf_forget(void) UMCG_HIDDEN;
 void umcg_bpf_attach(struct umcg_thread *w) UMCG_HIDDEN;
 void umcg_bpf_detach(struct umcg_thread *w) UMCG_HIDDEN;
-void umcg_bpf_put_slot(uint32_t idx) UMCG_HIDDEN;
 bool umcg_bpf_settle_wait(struct umcg_thread *w) UMCG_HIDDEN;
-void umcg_bpf_stats(uint64_t *seen, uint64_t *marked) UMCG_HIDDEN;
 
 /* src/emul.c, for the detector */
 bool umcg_emul_mark_blocked(struct umcg_thread *w) UMCG_HIDDEN;
