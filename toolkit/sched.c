@@ -93,6 +93,9 @@ struct tk_sched_attr {
 	uint64_t runtime, deadline, period;
 };
 
+/* The SCHED_FIFO priority of servers (attr.server_rt), and of blocked workers. */
+#define TK_SERVER_RT_PRIO 1
+
 /*
  * Host scheduling of the calling toolkit thread (see umcg_sched_attr):
  * servers SCHED_FIFO so that a wake-up reaches them at once, everyone a
@@ -102,7 +105,7 @@ struct tk_sched_attr {
 void tk_host_sched(struct umcg_sched *s, bool server)
 {
 	if (server && s->server_rt) {
-		struct sched_param p = { .sched_priority = 1 };
+		struct sched_param p = { .sched_priority = TK_SERVER_RT_PRIO };
 
 		if (!sched_setscheduler(0, SCHED_FIFO, &p))
 			return;
@@ -634,7 +637,7 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	 */
 	if (s->server_rt && attr->block_rt && !getenv("UMCG_BLOCK_PRIORITY") &&
 	    umcg_block_priority() == 0)
-		umcg_set_block_priority(1);
+		umcg_set_block_priority(TK_SERVER_RT_PRIO);
 	/* The policy sees the servers (their slots) before they run. */
 	if (s->ops->init && (r = s->ops->init(s, attr->policy_arg, &s->policy_data)))
 		goto fail;
