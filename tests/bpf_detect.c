@@ -170,26 +170,27 @@ static int run_pair(const char *what, int (*blocker)(struct t_worker *))
 	return 0;
 }
 
-static int test_raw_syscall(void)
+/* @blocker waits on an empty pipe that the releaser then writes. */
+static int run_pipe_pair(const char *what, int (*blocker)(struct t_worker *))
 {
+	int r;
+
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
 	release = write_pipe;
-	if (run_pair("raw read", raw_reader))
-		return 1;
+	r = run_pair(what, blocker);
 	close(pipe_fds[0]);
 	close(pipe_fds[1]);
-	return 0;
+	return r;
+}
+
+static int test_raw_syscall(void)
+{
+	return run_pipe_pair("raw read", raw_reader);
 }
 
 static int test_raw_poll(void)
 {
-	T_CHECK(pipe(pipe_fds) == 0, "pipe");
-	release = write_pipe;
-	if (run_pair("raw ppoll", raw_poller))
-		return 1;
-	close(pipe_fds[0]);
-	close(pipe_fds[1]);
-	return 0;
+	return run_pipe_pair("raw ppoll", raw_poller);
 }
 
 /* ---- userfaultfd ---- */
