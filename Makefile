@@ -4,11 +4,11 @@
 #
 # Every build output goes under build/ (a sanitizer build under
 # build-<san>/, chosen with SAN=thread or SAN=address).  Sources are found
-# by wildcard: a new src/*.c, toolkit/*.c, tests/*.c, bench/*.c or
-# examples/*.c needs no edit here.
+# by wildcard: a new src/*.c, src/emul/*.c, src/hooks/*.c, toolkit/*.c,
+# tests/*.c, bench/*.c or examples/*.c needs no edit here.
 
 CC      ?= cc
-# Quiet by default ("CC src/emul.c"); V=1 shows every command.
+# Quiet by default ("CC src/api.c"); V=1 shows every command.
 ifeq ($(V),1)
 Q =
 msg = @true
@@ -33,7 +33,7 @@ ZDEFS    =
 endif
 LDLIBS  += -pthread -ldl -lm
 
-LIB_SRCS   := $(wildcard src/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c)
+LIB_SRCS   := $(wildcard src/*.c src/emul/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 TEST_SRCS  := $(filter-out tests/t_%.c,$(wildcard tests/*.c))
 TEST_HELP  := $(wildcard tests/t_*.c)
@@ -43,7 +43,7 @@ BENCH_HELP := $(wildcard bench/b_*.c)
 BENCHES    := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(EX_SRCS:examples/%.c=$(O)/examples/%)
-HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h toolkit/*.h tests/*.h bench/*.h)
+HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h src/*/*.h toolkit/*.h tests/*.h bench/*.h)
 
 SONAME   = libumcg.so.1
 LIBSO    = $(O)/$(SONAME)

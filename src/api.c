@@ -7,16 +7,17 @@
  * otherwise the kernel's when it announces our ABI version, else emul.  It
  * is made at the first call and never changes, because tasks registered
  * with one backend mean nothing to the other.
+ *
+ * The process-wide settings are the emul backend's (the kernel backend
+ * has no preemption signal, block priority or choice of detection): they
+ * are kept there, and this layer only adds what depends on the choice.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
-#include "sys.h"
+#include "backend.h"
 
 static const struct umcg_backend_ops *_Atomic chosen;
-static __thread pid_t cached_tid;
 
 static const struct umcg_backend_ops *choose(void)
 {
@@ -79,36 +80,39 @@ const char *umcg_backend_name(void)
 	return backend()->name;
 }
 
-static void forget_tid(void)
+/* Kept by the emul backend, whichever backend is chosen (not chosen here). */
+int umcg_preempt_signal(void)
 {
-	cached_tid = 0;
+	return emul_preempt_signal();
 }
 
-static void register_forget_tid(void)
+int umcg_set_preempt_signal(int sig)
 {
-	pthread_atfork(NULL, NULL, forget_tid);
+	return emul_set_preempt_signal(sig);
 }
 
-/* Cached per thread; the child of fork() is a new thread with a new tid. */
-pid_t umcg_gettid(void)
+int umcg_block_priority(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	if (__builtin_expect(cached_tid == 0, 0)) {
-		pthread_once(&once, register_forget_tid);
-		cached_tid = umcg_sys_gettid();
-	}
-	return cached_tid;
+	return emul_block_priority();
 }
 
-uint64_t umcg_clock_ns(clockid_t clock)
+int umcg_set_block_priority(int prio)
 {
-	struct timespec ts;
-	int saved = errno;
+	return emul_set_block_priority(prio);
+}
 
-	if (clock_gettime(clock, &ts)) {
-		errno = saved;
-		return 0;
-	}
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+/* The kernel sees every block itself: any mode is fine, none changes it. */
+int umcg_set_detection(int mode)
+{
+	if (umcg_backend() == UMCG_BACKEND_KERNEL)
+		return mode == UMCG_DETECT_HOOKS || mode == UMCG_DETECT_BPF ||
+		       mode == UMCG_DETECT_KERNEL ? 0 : -EINVAL;
+	return emul_set_detection(mode);
+}
+
+int umcg_detection(void)
+{
+	if (umcg_backend() == UMCG_BACKEND_KERNEL)
+		return UMCG_DETECT_KERNEL;
+	return emul_detection();
 }

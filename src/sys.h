@@ -15,6 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* struct sched_attr of sched_setattr(2) (version 0); glibc has no wrapper. */
+struct umcg_sched_attr_raw {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
 static inline long umcg_raw_syscall_ret(long r)
 {
 	return r == -1 ? -errno : r;

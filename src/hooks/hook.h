@@ -38,7 +38,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "internal.h"
+#include "emul/emul.h"
 
 /*
  * The real definition of one hooked name.

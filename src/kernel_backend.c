@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "internal.h"
+#include "backend.h"
 
 #define UMCG_SYSFS "/sys/kernel/umcg/"
 

@@ -12,7 +12,7 @@
 #ifndef UMCG_REGISTRY_H
 #define UMCG_REGISTRY_H
 
-#include "internal.h"
+#include "emul.h"
 
 void registry_insert(struct umcg_thread *t) UMCG_HIDDEN;
 void registry_unlink_locked(struct umcg_thread *t) UMCG_HIDDEN;

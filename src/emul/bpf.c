@@ -23,7 +23,8 @@
  *  3. sys_exit of a call in which the worker slept: send it the signal
  *     (delivered before the call returns to user code, so a sleeping call
  *     is never interrupted by it; the kernel backend's syscall-exit hook).
- *  4. The handler (emul.c, umcg_bpf_settle()) waits for "done" to reach
+ *  4. The handler (emul_bpf_settle() in preempt.c, through
+ *     umcg_bpf_settle_wait()) waits for "done" to reach
  *     seq, and if the detector marked it BLOCKED, does what
  *     umcg_sys_exit() does: RUNNABLE, queued on its server, waits until it
  *     is RUNNING.  So user code never sees its own state BLOCKED.
@@ -43,8 +44,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "internal.h"
-#include "registry.h"
+#include "bpf.h"
 #include "sys.h"
 
 #define BPF_SLOTS	4096		/* workers with BPF detection at once */
@@ -257,6 +257,7 @@ static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 /* ---- State -------------------------------------------------------------- */
 
 static pthread_mutex_t bpf_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct umcg_bpf_client *client;
 static int bpf_error;			/* -errno of the failed start, or 0 */
 static _Atomic int bpf_ready;		/* programs attached, detector runs */
 static _Atomic int bpf_wanted;		/* new workers get a slot */
@@ -273,27 +274,16 @@ static const uint8_t *ring_data;
 static void handle_event(const struct bpf_event *ev)
 {
 	struct umcg_bpf_slot *slot;
-	struct umcg_thread *w;
-	struct umcg_task *task = NULL;
 
 	if (ev->slot >= BPF_SLOTS)
 		return;
 	slot = &slots[ev->slot];
-	w = registry_lock_tid((pid_t)ev->tid);
-	if (w) {
-		if (w->bpf_slot == slot && w->role == UMCG_ROLE_WORKER &&
-		    umcg_emul_mark_blocked(w)) {
-			task = w->task;
-			atomic_store((_Atomic uint32_t *)&slot->marked, ev->seq);
-		}
-		registry_unlock((pid_t)ev->tid);
-	}
 	/*
 	 * The worker cannot settle (and so not unregister or exit past its
-	 * slot) before "done" says so: its task memory is still ours here.
+	 * slot) before "done" says so: the client may use its task memory.
 	 */
-	if (task)
-		umcg_emul_wake_server_of(task);
+	if (client->block_seen((pid_t)ev->tid, slot))
+		atomic_store((_Atomic uint32_t *)&slot->marked, ev->seq);
 	atomic_store((_Atomic uint32_t *)&slot->done, ev->seq);
 	umcg_futex_wake(&slot->done);
 }
@@ -370,7 +360,7 @@ static int map_ring(void)
 
 static int start(void)
 {
-	int slots_fd, sig = umcg_emul_preempt_signal(), r;
+	int slots_fd, sig = client->preempt_signal(), r;
 	int tgid = getpid();
 	int progs[3] = { -1, -1, -1 };
 	static const char *const tp[3] = { "sys_enter", "sys_exit",
@@ -432,12 +422,13 @@ static int start(void)
  * kernel detaches the programs when it exits).  A failed start is
  * remembered: BPF is then unavailable to this process.
  */
-int umcg_bpf_enable(void)
+int umcg_bpf_enable(const struct umcg_bpf_client *c)
 {
 	int r;
 
 	pthread_mutex_lock(&bpf_lock);
 	if (!atomic_load(&bpf_ready) && !bpf_error) {
+		client = c;	/* no detector thread runs yet */
 		r = start();
 		if (r < 0)
 			bpf_error = r;
@@ -482,10 +473,10 @@ static void put_slot(uint32_t idx)
 	pthread_mutex_unlock(&bpf_lock);
 }
 
-void umcg_bpf_attach(struct umcg_thread *w)
+void umcg_bpf_attach(struct umcg_bpf_watch *w, pid_t tid)
 {
 	union bpf_attr a;
-	uint32_t key = (uint32_t)w->tid, idx;
+	uint32_t key = (uint32_t)tid, idx;
 	struct umcg_bpf_slot *slot;
 
 	if (!umcg_bpf_active())
@@ -501,33 +492,33 @@ void umcg_bpf_attach(struct umcg_thread *w)
 	slot = &slots[idx];
 	atomic_store((_Atomic uint32_t *)&slot->ignore, 1);
 	/* seq only grows: what this slot saw before is settled already */
-	w->bpf_settled = atomic_load((_Atomic uint32_t *)&slot->seq);
-	w->bpf_slot = slot;
+	w->settled = atomic_load((_Atomic uint32_t *)&slot->seq);
+	w->slot = slot;
 	memset(&a, 0, sizeof(a));
 	a.map_fd = (uint32_t)tids_fd;
 	a.key = (uintptr_t)&key;
 	a.value = (uintptr_t)&idx;
 	a.flags = BPF_ANY;
 	if (bpf_sys(BPF_MAP_UPDATE_ELEM, &a) < 0) {
-		w->bpf_slot = NULL;
+		w->slot = NULL;
 		put_slot(idx);
 	}
 }
 
 /* At unregistration or exit, after the worker's last settle. */
-void umcg_bpf_detach(struct umcg_thread *w)
+void umcg_bpf_detach(struct umcg_bpf_watch *w, pid_t tid)
 {
 	union bpf_attr a;
-	uint32_t key = (uint32_t)w->tid;
+	uint32_t key = (uint32_t)tid;
 
-	if (!w->bpf_slot)
+	if (!w->slot)
 		return;
 	memset(&a, 0, sizeof(a));
 	a.map_fd = (uint32_t)tids_fd;
 	a.key = (uintptr_t)&key;
 	bpf_sys(BPF_MAP_DELETE_ELEM, &a);
-	put_slot((uint32_t)(w->bpf_slot - slots));
-	w->bpf_slot = NULL;
+	put_slot((uint32_t)(w->slot - slots));
+	w->slot = NULL;
 }
 
 /*
@@ -535,22 +526,22 @@ void umcg_bpf_detach(struct umcg_thread *w)
  * the programs saw it sleep since its last settle, wait until the detector
  * handled that, and say whether the detector marked it BLOCKED meanwhile.
  */
-bool umcg_bpf_settle_wait(struct umcg_thread *w)
+bool umcg_bpf_settle_wait(struct umcg_bpf_watch *w)
 {
-	struct umcg_bpf_slot *slot = w->bpf_slot;
+	struct umcg_bpf_slot *slot = w->slot;
 	_Atomic uint32_t *done = (_Atomic uint32_t *)&slot->done;
 	uint32_t seq = atomic_load((_Atomic uint32_t *)&slot->seq), d;
 	uint32_t marked;
 	bool took;
 
-	if (seq == w->bpf_settled)
+	if (seq == w->settled)
 		return false;
 	while ((int32_t)((d = atomic_load(done)) - seq) < 0)
 		umcg_futex_wait(&slot->done, d, NULL, 0);
 	marked = atomic_load((_Atomic uint32_t *)&slot->marked);
 	/* marked in (settled, seq]: the detector took the CPU from us */
-	took = (int32_t)(marked - w->bpf_settled) > 0 &&
+	took = (int32_t)(marked - w->settled) > 0 &&
 		    (int32_t)(marked - seq) <= 0;
-	w->bpf_settled = seq;
+	w->settled = seq;
 	return took;
 }

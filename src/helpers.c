@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The public helpers of include/umcg.h that the layers below the dispatch
+ * (src/api.c) use too: the caller's tid, cached, and a clock in ns.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include <umcg.h>
+#include "sys.h"
+
+static __thread pid_t cached_tid;
+
+static void forget_tid(void)
+{
+	cached_tid = 0;
+}
+
+static void register_forget_tid(void)
+{
+	pthread_atfork(NULL, NULL, forget_tid);
+}
+
+/* Cached per thread; the child of fork() is a new thread with a new tid. */
+pid_t umcg_gettid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (__builtin_expect(cached_tid == 0, 0)) {
+		pthread_once(&once, register_forget_tid);
+		cached_tid = umcg_sys_gettid();
+	}
+	return cached_tid;
+}
+
+uint64_t umcg_clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+	int saved = errno;
+
+	if (clock_gettime(clock, &ts)) {
+		errno = saved;
+		return 0;
+	}
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
