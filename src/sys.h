@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one place where libumcg's backends make raw system calls: futex
- * waits and wakes on a state word, thread ids, thread-directed signals.
- * Each returns 0 (or a count) or -errno and never touches errno.
+ * Raw system calls the library makes on its fast paths: futex waits and
+ * wakes on a state word, thread ids, thread-directed signals, RWF_NOWAIT
+ * reads and writes, sched_attr.  Most return 0 (or a count) or -errno and
+ * leave errno as they found it; umcg_sys_gettid() and the sched_attr pair
+ * follow the libc convention (-1 and errno).  Calls made once (BPF setup,
+ * sysfs probes) or that must bypass a hook (the raw nanosleep below) are
+ * made where they are used.
+ *
+ * Also the one wait for a lock whose holder may be off its CPU.
  */
 #ifndef UMCG_SYS_H
 #define UMCG_SYS_H
 
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -124,6 +132,49 @@ static inline int umcg_sys_sched_getattr(struct umcg_sched_attr_raw *a)
 static inline int umcg_sys_sched_setattr(const struct umcg_sched_attr_raw *a)
 {
 	return (int)syscall(SYS_sched_setattr, 0, a, 0);
+}
+
+/* A spin-wait hint: lets the sibling hyperthread run, saves power. */
+static inline void umcg_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+#define UMCG_SPINS_BEFORE_YIELD 64
+#define UMCG_YIELDS_BEFORE_SLEEP 16
+
+/*
+ * One more wait for a lock that @tries attempts (counted here, from 0)
+ * did not get.  A holder preempted by the host kernel must get its CPU
+ * back.  Between SCHED_OTHER threads sched_yield() does that.  A
+ * SCHED_FIFO waiter (a toolkit server, a worker raised for its block)
+ * yields only to its own priority, and a holder of a lower one on the same
+ * CPU would not run until RT throttling stepped in, most of a second later
+ * (seen in the demo as 0.8 s latencies).  So after some yields the waiter
+ * sleeps for a moment: a raw nanosleep, since the hooked one would declare
+ * a block.  No errno is changed; safe in a signal handler.
+ */
+static inline void umcg_lock_backoff(unsigned int *tries)
+{
+	unsigned int n = (*tries)++;
+
+	if (n < UMCG_SPINS_BEFORE_YIELD) {
+		umcg_cpu_relax();
+	} else if (n < UMCG_SPINS_BEFORE_YIELD + UMCG_YIELDS_BEFORE_SLEEP) {
+		sched_yield();
+	} else {
+		struct timespec ts = { 0, 20000 };
+		int saved = errno;
+
+		syscall(SYS_nanosleep, &ts, NULL);
+		errno = saved;
+	}
 }
 
 #endif /* UMCG_SYS_H */

@@ -6,10 +6,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include "sys.h"
 #include "tk.h"
-
-/* Spins before the lock holder is assumed off-CPU and we yield to it. */
-#define TK_LOCK_SPINS 64
 
 extern const struct umcg_policy_ops fifo_ops TK_HIDDEN;
 extern const struct umcg_policy_ops global_ops TK_HIDDEN;
@@ -108,9 +106,13 @@ struct umcg_worker *umcg_policy_queue_pop_tail(struct umcg_policy_queue *q)
 /* ---- Lock ------------------------------------------------------------------- */
 
 
+/* The holder may be off its CPU (preempted, or a worker that blocked): the
+ * same backoff as the emul backend's registry, umcg_lock_backoff(). */
 void umcg_policy_lock(struct umcg_policy_lock *l)
 {
-	for (int n = 0;; n++) {
+	unsigned int tries = 0;
+
+	for (;;) {
 		int zero = 0;
 
 		if (!atomic_load_explicit(&l->locked, memory_order_relaxed) &&
@@ -118,11 +120,7 @@ void umcg_policy_lock(struct umcg_policy_lock *l)
 							  memory_order_acquire,
 							  memory_order_relaxed))
 			return;
-		/* The holder may be preempted by the kernel: let it run. */
-		if (n >= TK_LOCK_SPINS)
-			sched_yield();
-		else
-			tk_cpu_relax();
+		umcg_lock_backoff(&tries);
 	}
 }
 

@@ -14,7 +14,7 @@
  *    (owner = target, next_tid = target | UMCG_TID_RUNNING) or parks
  *    (owner = NULL, next_tid = 0, then umcg_kick(server)).
  * A worker leaving the CPU first moves its own state RUNNING ->
- * RUNNABLE|COND_WAIT (tk_leave_begin()): from then on a preemption kick
+ * RUNNABLE|COND_WAIT (leave_begin() in worker.c): from then on a preemption kick
  * cannot take it off the CPU half-way through that bookkeeping.
  */
 #ifndef UMCG_TOOLKIT_TK_H
@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <umcg.h>
 #include <umcg_sched.h>
+#include "sys.h"
 
 #define TK_HIDDEN __attribute__((visibility("hidden")))
 #define TK_CLOCK CLOCK_MONOTONIC
@@ -131,16 +132,6 @@ extern __thread struct umcg_worker *tk_self TK_HIDDEN;
 static inline uint64_t tk_now(void)
 {
 	return umcg_clock_ns(TK_CLOCK);
-}
-
-/* A spin-wait hint: lets the sibling hyperthread run, saves power. */
-static inline void tk_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
 }
 
 static inline void tk_set_wstate(struct umcg_worker *w, enum tk_wstate st)

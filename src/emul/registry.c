@@ -21,8 +21,6 @@
 #include "registry.h"
 
 #define REGISTRY_BUCKETS 256
-#define SPIN_BEFORE_YIELD 64
-#define YIELD_BEFORE_SLEEP 16
 
 struct bucket {
 	pthread_spinlock_t lock;
@@ -73,28 +71,13 @@ static void owner_swap(struct bucket *b, pid_t from, pid_t to)
 #define OWNER_UNLOCKED(b)	((void)(b))
 #endif
 
-/*
- * A holder preempted by the host kernel must get its CPU back.  Between
- * SCHED_OTHER threads sched_yield() does that.  A SCHED_FIFO waiter (a
- * toolkit server, a worker raised for its block) yields only to its own
- * priority, and a holder of a lower one on the same CPU would not run until
- * RT throttling stepped in, most of a second later (seen in the demo as
- * 0.8 s latencies).  So after some yields the waiter sleeps for a moment:
- * a raw nanosleep, since the hooked one would declare a block.
- */
+/* The holder may be off its CPU: see umcg_lock_backoff(). */
 static void bucket_lock(struct bucket *b)
 {
-	for (int spins = 0; pthread_spin_trylock(&b->lock); spins++) {
-		if (spins < SPIN_BEFORE_YIELD) {
-			__builtin_ia32_pause();
-		} else if (spins < SPIN_BEFORE_YIELD + YIELD_BEFORE_SLEEP) {
-			sched_yield();
-		} else {
-			struct timespec ts = { 0, 20000 };
+	unsigned int tries = 0;
 
-			syscall(SYS_nanosleep, &ts, NULL);
-		}
-	}
+	while (pthread_spin_trylock(&b->lock))
+		umcg_lock_backoff(&tries);
 	OWNER_LOCKED(b);
 }
 
