@@ -26,8 +26,10 @@
  *              umcg_wait() until the slice end.
  *  6. tick     the wait timed out: policy->tick decides on a preemption.
  *
- * Implements: umcg_sched_create/destroy/stop, umcg_worker_spawn/join (the
- * thread side is in worker.c), the policy queue and lock helpers.
+ * Implements: umcg_sched_create/destroy/stop, umcg_worker_spawn/join and
+ * the server loop.  A worker's own side (its thread, leaving the CPU,
+ * sleeping) is in worker.c; the queue and lock helpers that policies use
+ * are in policy.c.
  *
  * Limits: worker memory is kept until umcg_sched_destroy() (servers may
  * still read a worker another server ran), so a program that spawns a
@@ -84,15 +86,6 @@ void tk_pin_worker(struct umcg_worker *w, int cpu)
 		w->cpu = cpu;
 }
 
-/* struct sched_attr of sched_setattr(2); glibc has no wrapper. */
-struct tk_sched_attr {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-};
-
 /* The SCHED_FIFO priority of servers (attr.server_rt), and of blocked workers. */
 #define TK_SERVER_RT_PRIO 1
 
@@ -111,7 +104,7 @@ void tk_host_sched(struct umcg_sched *s, bool server)
 			return;
 	}
 	if (s->host_slice_ns > 0) {
-		struct tk_sched_attr a = {
+		struct umcg_sched_attr_raw a = {
 			.size = sizeof(a),
 			.policy = SCHED_OTHER,
 			.runtime = (uint64_t)s->host_slice_ns,
@@ -119,7 +112,7 @@ void tk_host_sched(struct umcg_sched *s, bool server)
 		int saved = errno;
 
 		/* Older kernels ignore or refuse the slice: both are fine. */
-		syscall(SYS_sched_setattr, 0, &a, 0);
+		umcg_sys_sched_setattr(&a);
 		errno = saved;
 	}
 }
@@ -436,7 +429,7 @@ static void wait_pending(struct umcg_server *srv, unsigned n)
 
 	if (n < 8) {
 		for (int i = 0; i < 64; i++)
-			tk_cpu_relax();
+			umcg_cpu_relax();
 		return;
 	}
 	if (n < 16 && !srv->sched->server_rt) {
