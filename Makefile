@@ -63,7 +63,7 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install all lib check check-plain check-tsan check-asan bench run kernel-check clean
+.PHONY: install all lib check check-plain bench run kernel-check clean
 all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
@@ -128,13 +128,12 @@ kernel-check:
 	kernel/check.sh
 
 install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/linux $(DESTDIR)$(INCDIR)/umcg
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/linux
 	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libumcg.so
-	install -m 644 include/umcg.h $(DESTDIR)$(INCDIR)/
+	install -m 644 include/umcg.h include/umcg_sched.h $(DESTDIR)$(INCDIR)/
 	install -m 644 include/linux/umcg.h $(DESTDIR)$(INCDIR)/linux/
-	for h in $(wildcard include/umcg/*.h); do install -m 644 $$h $(DESTDIR)$(INCDIR)/umcg/; done
 	for d in man2 man3 man7; do [ -d man/$$d ] || continue; \
 		install -d $(DESTDIR)$(MANDIR)/$$d; install -m 644 man/$$d/* $(DESTDIR)$(MANDIR)/$$d/; done
 	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCDIR)|; s|@version@|$(VERSION)|' \

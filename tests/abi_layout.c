@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: struct umcg_task and the ABI constants are exactly what
- * shared/umcg-abi.md lays out (64 bytes, 64-aligned, every offset, every
- * value), checked at run time so a header drift is a FAIL, not a build
+ * umcg(7) and include/linux/umcg.h lay out (64 bytes, 64-aligned,
+ * every offset, every value), checked at run time so a header drift is a FAIL, not a build
  * error elsewhere.
  */
 #include <stddef.h>
