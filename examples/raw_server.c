@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * foo: one server and three workers on the raw UMCG ABI.
+ * raw_server: one server and three workers on the raw UMCG ABI, no toolkit.
  *
  * Worker A computes and yields now and then; when it runs past its time
  * slice the server preempts it (a timeout on umcg_wait() plus umcg_kick()).

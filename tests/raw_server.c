@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: the "foo" scheduler demo of the original series, as
- * assertions.  Worker A computes until B and C are done, either yielding
+ * Description: the scenario of examples/raw_server.c (the scheduler demo
+ * of the original series), as assertions.  Worker A computes until B and C are done, either yielding
  * every step or never yielding (then the server preempts it after each
  * 10 ms slice: TF_PREEMPT + umcg_kick).  B blocks in sleep(1), C in
  * sleep(2).  The server sees each block and each wake in order (B's wake
@@ -64,7 +64,7 @@ static int block_then_wake(int who, const char *name)
 	return q;
 }
 
-static int run_foo(int yields)
+static int run_scenario(int yields)
 {
 	int wb, wc;
 
@@ -80,7 +80,7 @@ static int run_foo(int yields)
 	wb = block_then_wake(1, "B");
 	wc = block_then_wake(2, "C");
 	if (wb < 0 || wc < 0 || wb > wc) {
-		t_log_dump(&s.log, "foo");
+		t_log_dump(&s.log, "raw_server");
 		T_FAIL("B woken at event %d, C at %d: want both, B first", wb, wc);
 	}
 	T_CHECK(t_log_count(&s.log, T_EV_BLOCKED, 0) == 0, "A was seen BLOCKED");
@@ -104,14 +104,14 @@ static int run_foo(int yields)
 	return 0;
 }
 
-static int test_foo_yield(void)
+static int test_a_yields(void)
 {
-	return run_foo(1);
+	return run_scenario(1);
 }
 
-static int test_foo_preempt(void)
+static int test_a_is_preempted(void)
 {
-	return run_foo(0);
+	return run_scenario(0);
 }
 
 int main(int argc, char **argv)
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	t_init(argv[0], 90);
-	T_RUN(test_foo_yield, nfail);
-	T_RUN(test_foo_preempt, nfail);
+	T_RUN(test_a_yields, nfail);
+	T_RUN(test_a_is_preempted, nfail);
 	return t_finish(nfail);
 }
