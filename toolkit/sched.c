@@ -6,25 +6,9 @@
  * umcg_wait() while one of its workers runs, and wakes when that worker
  * blocks, exits or leaves the CPU, when a worker is queued on its runnable
  * list, when it is kicked, or when its timeout (a time slice) passes.  Each
- * time it wakes it runs these phases, in this order (docs/toolkit.md has
- * the same list):
- *
- *  1. collect  take the whole runnable list (one exchange), restore arrival
- *              order, tell each worker's reason to the policy (enqueue).
- *  2. current  look at the worker that holds this CPU (srv->owner): still
- *              RUNNING (busy), BLOCKED (policy->blocked, CPU free), NONE
- *              (exited: reap it), or RUNNABLE on its way somewhere (a
- *              handoff or a push in flight: yield the CPU and go to 1).
- *  3. balance  work was queued while this server is busy: kick an idle
- *              server (it will pick or steal the work); with none idle, ask
- *              the policy whether to preempt a running worker.
- *  4. pick     CPU free: policy->pick, else policy->steal; migrate the
- *              worker here if it was queued elsewhere; name it in next_tid.
- *              Nothing: mark this server idle, then pick once more.
- *  5. wait     announce RUNNABLE|COND_WAIT, re-check the list and the owner
- *              (the other half of every waker's "publish, then wake"), and
- *              umcg_wait() until the slice end.
- *  6. tick     the wait timed out: policy->tick decides on a preemption.
+ * time it wakes it runs six phases in order, one function each below:
+ * collect, current, balance, pick, wait, tick.  What each does, and why in
+ * this order: docs/toolkit.md, "The server loop" (the one description).
  *
  * Implements: umcg_sched_create/destroy/stop, umcg_worker_spawn/join and
  * the server loop.  A worker's own side (its thread, leaving the CPU,
