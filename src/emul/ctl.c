@@ -24,7 +24,7 @@ static pthread_key_t exit_key;
  * Leave UMCG: state NONE (user bits kept), a worker's server woken.  Also
  * the path of a thread that exits while registered.
  */
-static void finish(struct umcg_thread *self)
+static void leave_umcg(struct umcg_thread *self)
 {
 	struct umcg_task *t = self->task;
 
@@ -52,7 +52,7 @@ static void finish(struct umcg_thread *self)
 
 static void exit_destructor(void *arg)
 {
-	finish(arg);
+	leave_umcg(arg);
 }
 
 static void fork_child(void)
@@ -163,7 +163,7 @@ static int do_unregister(bool worker, struct umcg_task *task)
 	if ((load_state(task) & UMCG_TASK_MASK) != UMCG_TASK_RUNNING)
 		return -EINVAL;
 	pthread_setspecific(exit_key, NULL);
-	finish(self);
+	leave_umcg(self);
 	return 0;
 }
 
