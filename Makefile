@@ -27,7 +27,8 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
 # its runtime's symbols to the program (clang links the runtime only there).
 ZDEFS    = -Wl,-z,defs
 ifneq ($(SAN),)
-CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -DUMCG_DEBUG_LOCKS
+SANFLAGS = -fsanitize=$(SAN) -fno-omit-frame-pointer
+CFLAGS  += $(SANFLAGS) -DUMCG_DEBUG_LOCKS
 LDFLAGS += -fsanitize=$(SAN)
 ZDEFS    =
 endif
@@ -36,6 +37,11 @@ LDLIBS  += -pthread -ldl -lm
 LIB_SRCS   := $(wildcard src/*.c src/emul/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 TEST_SRCS  := $(filter-out tests/t_%.c,$(wildcard tests/*.c))
+# C++ programs check that the public headers serve C++ (C++17 and C++20).
+CXX       ?= c++
+CXXFLAGS  ?= -O2 -g
+CXXWARN    = -Wall -Wextra -Werror
+CXX_TESTS := $(patsubst tests/%.cpp,$(O)/tests/%,$(wildcard tests/*.cpp))
 TEST_HELP  := $(wildcard tests/t_*.c)
 TESTS      := $(TEST_SRCS:tests/%.c=$(O)/tests/%)
 BENCH_SRCS := $(filter-out bench/b_%.c,$(wildcard bench/*.c))
@@ -64,7 +70,7 @@ PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
 .PHONY: install all lib check check-plain bench run kernel-check clean
-all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
+all: lib $(TESTS) $(CXX_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -87,6 +93,15 @@ $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
+# Built as C++17; the C++20 compile of the same file must pass too.
+$(O)/tests/%: tests/%.cpp $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CXX $<
+	$(Q)$(CXX) -std=c++20 $(CXXWARN) $(CXXFLAGS) $(SANFLAGS) -Iinclude -fsyntax-only $<
+	$(msg) CXXLD $@
+	$(Q)$(CXX) -std=c++17 $(CXXWARN) $(CXXFLAGS) $(SANFLAGS) -Iinclude -pthread $(LDFLAGS) \
+		-o $@ $< $(PROG_LD) $(LDLIBS)
 
 $(PRELOAD_CHILD): $(O)/tests/hooks_preload
 	@mkdir -p $(dir $@)
@@ -111,7 +126,7 @@ $(O)/examples/%: examples/%.c $(HEADERS) $(LIBSO)
 # The runner prints one line per test and ends with "N passed, N failed".
 check:
 	$(MAKE) all
-	$(MAKE) SAN=thread CC=clang all
+	$(MAKE) SAN=thread CC=clang CXX=clang++ all
 	$(MAKE) SAN=address all
 	UMCG_TEST_BPF=1 tests/run.sh build build-thread build-address build@bpf build-address@bpf
 

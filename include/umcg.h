@@ -15,13 +15,31 @@
 #define UMCG_H
 
 #include <linux/umcg.h>
-#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/*
+ * The public headers compile as C11 and as C++ (17 and later).  Members
+ * that libumcg updates atomically are _Atomic in C; C++ has no _Atomic, so
+ * there they are the plain type, which has the same size and alignment on
+ * every target libumcg builds for (checked in the library).  The inline
+ * helpers below use the __atomic builtins, which both languages accept.
+ */
+#ifdef __cplusplus
+#define UMCG_ATOMIC(type) type
+#else
+#define UMCG_ATOMIC(type) _Atomic(type)
+_Static_assert(sizeof(_Atomic(uint32_t)) == sizeof(uint32_t) &&
+	       _Alignof(_Atomic(uint32_t)) == _Alignof(uint32_t) &&
+	       sizeof(_Atomic(void *)) == sizeof(void *) &&
+	       _Alignof(_Atomic(void *)) == _Alignof(void *),
+	       "C and C++ would see different layouts of libumcg's structs");
 #endif
 
 /* ---- The ABI ---------------------------------------------------------- */
@@ -132,8 +150,7 @@ pid_t umcg_gettid(void);
 /* Read the state word (acquire: what the writer did before is visible). */
 static inline uint32_t umcg_task_state(struct umcg_task *t)
 {
-	return atomic_load_explicit((_Atomic uint32_t *)&t->state,
-				    memory_order_acquire);
+	return __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -144,16 +161,15 @@ static inline uint32_t umcg_task_state(struct umcg_task *t)
  */
 static inline void umcg_task_set_state(struct umcg_task *t, uint32_t state)
 {
-	atomic_store_explicit((_Atomic uint32_t *)&t->state, state,
-			      memory_order_release);
+	__atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
 }
 
 /* Atomically move @t's state word from @old to @new. */
 static inline int umcg_task_cas_state(struct umcg_task *t, uint32_t old,
 				      uint32_t new_state)
 {
-	return atomic_compare_exchange_strong((_Atomic uint32_t *)&t->state,
-					      &old, new_state);
+	return __atomic_compare_exchange_n(&t->state, &old, new_state, 0,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -163,8 +179,8 @@ static inline int umcg_task_cas_state(struct umcg_task *t, uint32_t old,
  */
 static inline struct umcg_task *umcg_runnable_take_all(struct umcg_task *server)
 {
-	uint64_t head = atomic_exchange((_Atomic uint64_t *)
-					&server->runnable_workers_ptr, 0);
+	uint64_t head = __atomic_exchange_n(&server->runnable_workers_ptr, 0,
+					    __ATOMIC_SEQ_CST);
 	return (struct umcg_task *)(uintptr_t)head;
 }
 
@@ -176,15 +192,17 @@ static inline struct umcg_task *umcg_runnable_next(struct umcg_task *worker)
 /* Fill @t for registration as a server of the calling thread. */
 static inline void umcg_task_init_server(struct umcg_task *t)
 {
-	*t = (struct umcg_task){ .state = UMCG_TASK_RUNNING,
-				 .server_tid = (uint32_t)umcg_gettid() };
+	memset(t, 0, sizeof(*t));
+	t->state = UMCG_TASK_RUNNING;
+	t->server_tid = (uint32_t)umcg_gettid();
 }
 
 /* Fill @t for registration as a worker of @server_tid. */
 static inline void umcg_task_init_worker(struct umcg_task *t, pid_t server_tid)
 {
-	*t = (struct umcg_task){ .state = UMCG_TASK_BLOCKED,
-				 .server_tid = (uint32_t)server_tid };
+	memset(t, 0, sizeof(*t));
+	t->state = UMCG_TASK_BLOCKED;
+	t->server_tid = (uint32_t)server_tid;
 }
 
 /* The time now on @clock, in ns: what umcg_wait() timeouts are made of. */

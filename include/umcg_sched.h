@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <umcg.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -220,7 +221,7 @@ struct umcg_worker *umcg_policy_queue_pop_tail(struct umcg_policy_queue *q);
 /* A spin lock that yields the CPU after a short spin (no system call while
  * it is free).  Policy callbacks run on server threads only. */
 struct umcg_policy_lock {
-	int _Atomic locked;
+	UMCG_ATOMIC(int) locked;
 };
 void umcg_policy_lock(struct umcg_policy_lock *l);
 void umcg_policy_unlock(struct umcg_policy_lock *l);
@@ -341,12 +342,16 @@ struct umcg_policy_slice_arg {
  * Zero-initialised memory (or UMCG_MUTEX_INITIALIZER) is an unlocked mutex.
  */
 struct umcg_mutex {
-	uint32_t _Atomic __state;	/* 0 free, 1 locked, 2 locked + waiters */
+	UMCG_ATOMIC(uint32_t) __state;	/* 0 free, 1 locked, 2 locked + waiters */
 	struct umcg_policy_lock __qlock;
 	struct umcg_worker *__head, *__tail;
-	struct umcg_worker *_Atomic __owner;
+	UMCG_ATOMIC(struct umcg_worker *) __owner;
 };
+#ifdef __cplusplus
+#define UMCG_MUTEX_INITIALIZER {}	/* every member value-initialised */
+#else
 #define UMCG_MUTEX_INITIALIZER { 0 }
+#endif
 
 int umcg_mutex_init(struct umcg_mutex *m);
 int umcg_mutex_lock(struct umcg_mutex *m);
@@ -363,7 +368,11 @@ struct umcg_cond {
 	struct umcg_policy_lock __qlock;
 	struct umcg_worker *__head, *__tail;
 };
+#ifdef __cplusplus
+#define UMCG_COND_INITIALIZER {}
+#else
 #define UMCG_COND_INITIALIZER { { 0 }, 0, 0 }
+#endif
 
 int umcg_cond_init(struct umcg_cond *c);
 int umcg_cond_wait(struct umcg_cond *c, struct umcg_mutex *m);

@@ -13,6 +13,7 @@
  * are kept there, and this layer only adds what depends on the choice.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
