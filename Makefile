@@ -69,7 +69,7 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install all lib check check-plain bench run kernel-check clean
+.PHONY: install uninstall all lib check check-plain bench run kernel-check clean
 all: lib $(TESTS) $(CXX_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
@@ -142,17 +142,36 @@ run: lib $(O)/examples/demo
 kernel-check:
 	kernel/check.sh
 
+# make install / uninstall [PREFIX=/usr/local] [LIBDIR=...] [DESTDIR=...]
+#   <INCDIR>/umcg.h, umcg_sched.h     the library's headers
+#   <INCDIR>/umcg/linux/umcg.h        the ABI header, under umcg/ so that it
+#                                     can never clash with the system's uapi
+#                                     headers (umcg.pc adds -I<INCDIR>/umcg)
+#   <LIBDIR>/libumcg.so.$(VERSION), .so.1, .so, libumcg.a, pkgconfig/umcg.pc
+#   <MANDIR>/man{2,3,7}/              one page per call
+PUB_HEADERS = include/umcg.h include/umcg_sched.h
+MAN_PAGES   = $(wildcard man/man2/*.2 man/man3/*.3 man/man7/*.7)
+REALSO      = libumcg.so.$(VERSION)
+
 install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/linux
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/umcg/linux
+	install -m 644 $(PUB_HEADERS) $(DESTDIR)$(INCDIR)/
+	install -m 644 include/linux/umcg.h $(DESTDIR)$(INCDIR)/umcg/linux/
 	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/$(REALSO)
+	ln -sf $(REALSO) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libumcg.so
-	install -m 644 include/umcg.h include/umcg_sched.h $(DESTDIR)$(INCDIR)/
-	install -m 644 include/linux/umcg.h $(DESTDIR)$(INCDIR)/linux/
-	for d in man2 man3 man7; do [ -d man/$$d ] || continue; \
-		install -d $(DESTDIR)$(MANDIR)/$$d; install -m 644 man/$$d/* $(DESTDIR)$(MANDIR)/$$d/; done
+	for p in $(MAN_PAGES); do d=$$(basename $$(dirname $$p)); \
+		install -d $(DESTDIR)$(MANDIR)/$$d && install -m 644 $$p $(DESTDIR)$(MANDIR)/$$d/ || exit 1; done
 	sed -e 's|@prefix@|$(PREFIX)|; s|@libdir@|$(LIBDIR)|; s|@includedir@|$(INCDIR)|; s|@version@|$(VERSION)|' \
 		umcg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/umcg.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(PUB_HEADERS)))
+	rm -f $(DESTDIR)$(INCDIR)/umcg/linux/umcg.h
+	-rmdir $(DESTDIR)$(INCDIR)/umcg/linux $(DESTDIR)$(INCDIR)/umcg 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libumcg.a $(REALSO) $(SONAME) libumcg.so pkgconfig/umcg.pc)
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/$(notdir $(patsubst %/,%,$(dir $(p))))/$(notdir $(p)))
 
 clean:
 	rm -rf build build-thread build-address
