@@ -69,7 +69,7 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install uninstall all lib check check-plain bench run kernel-check clean
+.PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean
 all: lib $(TESTS) $(CXX_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
@@ -141,6 +141,10 @@ run: lib $(O)/examples/demo
 
 kernel-check:
 	kernel/check.sh
+
+# Build, lint, install, use and remove the Debian packages (root).
+deb-check:
+	tools/deb-check.sh
 
 # make install / uninstall [PREFIX=/usr/local] [LIBDIR=...] [DESTDIR=...]
 #   <INCDIR>/umcg.h, umcg_sched.h     the library's headers
