@@ -129,9 +129,11 @@ void *umcg_sched_policy_data(const struct umcg_sched *s);
 /* ---- Workers ------------------------------------------------------------ */
 
 struct umcg_worker_attr {
-	size_t stack_size;	/* 0: the scheduler's default */
+	size_t stack_size;	/* 0: the scheduler's default; else at least
+				 * PTHREAD_STACK_MIN, or -EINVAL */
 	int priority;		/* policy-defined; 0 is the default class */
-	int server;		/* initial server index; -1: round-robin */
+	int server;		/* initial server index, < nr_servers, or
+				 * -1: round-robin; else -EINVAL */
 	uint64_t __reserved[4];	/* zeroed by umcg_worker_attr_init() */
 };
 

@@ -705,6 +705,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	struct umcg_worker *w;
 	struct umcg_server *srv;
 	pthread_attr_t pa;
+	size_t stack_size;
 	int idx, r;
 
 	if (!s || !fn)
@@ -715,12 +716,25 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 		umcg_worker_attr_init(&def);
 		attr = &def;
 	}
-	idx = attr->server >= 0 ? attr->server % s->nr
+	if (attr->server < -1 || attr->server >= s->nr)
+		return -EINVAL;
+	idx = attr->server >= 0 ? attr->server
 				: atomic_fetch_add(&s->next_srv, 1) % s->nr;
 	srv = &s->srv[idx];
+	pthread_attr_init(&pa);
+	stack_size = attr->stack_size ? attr->stack_size * TK_STACK_SCALE
+				      : s->stack_size;
+	/* A stack the thread library refuses would silently be its default. */
+	r = -pthread_attr_setstacksize(&pa, stack_size);
+	if (r) {
+		pthread_attr_destroy(&pa);
+		return r;
+	}
 	w = aligned_alloc(64, sizeof(*w));
-	if (!w)
+	if (!w) {
+		pthread_attr_destroy(&pa);
 		return -ENOMEM;
+	}
 	memset(w, 0, sizeof(*w));
 	w->sched = s;
 	w->id = atomic_fetch_add(&s->next_id, 1);
@@ -731,12 +745,9 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	w->cpu = -1;
 	/* Filled before the thread exists: the dump may read it any time. */
 	umcg_task_init_worker(&w->task, atomic_load(&srv->tid));
-	w->stack_size = attr->stack_size ? attr->stack_size * TK_STACK_SCALE
-					 : s->stack_size;
+	w->stack_size = stack_size;
 	tk_set_wstate(w, TK_W_NEW);
 
-	pthread_attr_init(&pa);
-	pthread_attr_setstacksize(&pa, w->stack_size);
 	if (s->pin_workers) {
 		cpu_set_t set;
 
