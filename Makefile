@@ -23,6 +23,10 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
            -ftls-model=initial-exec
+# USDT trace points (src/trace.h, docs/tracing.md) when <sys/sdt.h> is
+# there (Debian: systemtap-sdt-dev); USDT=0 builds without them.
+USDT    ?= $(shell echo '\#include <sys/sdt.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+CFLAGS  += -DUMCG_USDT=$(USDT)
 # -z defs catches a missing symbol at link time; a sanitizer build leaves
 # its runtime's symbols to the program (clang links the runtime only there).
 ZDEFS    = -Wl,-z,defs

@@ -30,6 +30,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "trace.h"
 #include "tk.h"
 
 #define TK_STACK_MIN (16 * 1024)
@@ -128,6 +129,7 @@ static bool preempt_worker(struct umcg_server *srv, struct umcg_worker *w)
 	}
 	umcg_kick(0, atomic_load(&w->tid));
 	tk_stat_add(&srv->st.preemptions, 1);
+	UMCG_TRACE(tk_preempt, srv->id, atomic_load(&w->tid));
 	return true;
 }
 
@@ -205,6 +207,7 @@ static int phase_collect(struct umcg_server *srv)
 		}
 		if (why == UMCG_ENQ_WOKEN || why == UMCG_ENQ_TIMEDOUT)
 			tk_stat_add(&srv->st.wakes, 1);
+		UMCG_TRACE(tk_enqueue, srv->id, atomic_load(&w->tid), (int)why);
 		atomic_store(&w->server, srv);
 		tk_set_wstate(w, TK_W_QUEUED);
 		s->ops->enqueue(srv, w, why);
@@ -252,6 +255,7 @@ static enum cur_state phase_current(struct umcg_server *srv)
 		atomic_store(&srv->owner, NULL);
 		atomic_store((_Atomic uint32_t *)&srv->task.next_tid, 0);
 		tk_stat_add(&srv->st.blocks, 1);
+		UMCG_TRACE(tk_block, srv->id, atomic_load(&w->tid));
 		tk_set_wstate(w, TK_W_BLOCKED);
 		if (srv->sched->ops->blocked)
 			srv->sched->ops->blocked(srv, w);
@@ -313,8 +317,10 @@ static struct umcg_worker *phase_pick(struct umcg_server *srv)
 	const struct umcg_policy_ops *ops = srv->sched->ops;
 	struct umcg_worker *w = ops->pick(srv);
 
-	if (!w && ops->steal && (w = ops->steal(srv)))
+	if (!w && ops->steal && (w = ops->steal(srv))) {
 		tk_stat_add(&srv->st.steals, 1);
+		UMCG_TRACE(tk_steal, srv->id, atomic_load(&w->tid));
+	}
 	if (!w)
 		return NULL;
 	if (w->server != srv ||
@@ -333,6 +339,7 @@ static struct umcg_worker *phase_pick(struct umcg_server *srv)
 	atomic_store((_Atomic uint32_t *)&srv->task.next_tid,
 		     (uint32_t)atomic_load(&w->tid));
 	tk_stat_add(&srv->st.switches, 1);
+	UMCG_TRACE(tk_run, srv->id, atomic_load(&w->tid));
 	if (ops->running)
 		ops->running(srv, w);
 	start_slice(srv, w);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include "trace.h"
 #include "tk.h"
 
 __thread struct umcg_worker *tk_self;
@@ -154,6 +155,7 @@ static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 		r = umcg_wait(0, park_self ? UINT64_MAX : 0);
 		if (!r) {
 			tk_stat_add(&srv->st.switches, 1);
+			UMCG_TRACE(tk_handoff, srv->id, atomic_load(&self->tid), ttid);
 			resumed(self);
 			return;
 		}

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include "trace.h"
 #include "emul.h"
 #include "registry.h"
 
@@ -104,6 +105,7 @@ void umcg_sys_enter(void)
 	if (!self->blocked_here) {
 		block_unboost(self);
 	} else {
+		UMCG_TRACE(block, self->tid, load_server_tid(t), 0);
 		emul_wake_server_of(t);
 		/*
 		 * Mask the preemption signal only when a kick may be on its
@@ -165,8 +167,10 @@ static bool bpf_block_seen(pid_t tid, const struct umcg_bpf_slot *slot)
 	 * slot) before the detector says this sleep is handled: its task
 	 * memory is still valid here.
 	 */
-	if (task)
+	if (task) {
+		UMCG_TRACE(block, tid, load_server_tid(task), 1);
 		emul_wake_server_of(task);
+	}
 	return task != NULL;
 }
 

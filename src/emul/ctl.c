@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "trace.h"
 #include "emul.h"
 #include "registry.h"
 
@@ -37,6 +38,7 @@ static void leave_umcg(struct umcg_thread *self)
 	 * ESRCH from a later lookup (umcg_kick() after setting TF_PREEMPT)
 	 * comes with state NONE already visible.
 	 */
+	UMCG_TRACE(unregister, self->tid, (int)self->role);
 	registry_lock_tid(self->tid);
 	atomic_fetch_and(state_word(t), USER_BITS);
 	registry_unlink_locked(self);
@@ -138,6 +140,7 @@ static int do_register(bool worker, struct umcg_task *task, clockid_t clock)
 	if (worker)
 		umcg_bpf_attach(&self->bpf, self->tid);
 	registry_insert(self);
+	UMCG_TRACE(register, tid, (int)self->role, load_server_tid(task));
 	if (!worker)
 		return 0;
 

@@ -45,6 +45,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include "trace.h"
 #include "emul.h"
 #include "registry.h"
 
@@ -152,6 +153,7 @@ void emul_enqueue_self(struct umcg_thread *self)
 	} while (!atomic_compare_exchange_weak(head, &old, (uintptr_t)w));
 	woke = wake_task_locked(st) && atomic_load(&srv->sleepers);
 	registry_unlock(stid);
+	UMCG_TRACE(queued, self->tid, stid);
 	if (woke)
 		umcg_futex_wake(&st->state);
 }
@@ -328,6 +330,7 @@ static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
 	registry_unlock(tid);
 	if (!woke)
 		return -EAGAIN;
+	UMCG_TRACE(switch, self->tid, tid, (int)self->role);
 	if (sleeping)
 		umcg_futex_wake(&nt->state);
 	return 0;
@@ -490,10 +493,16 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 		return sleep_until_running(self, NULL);
 
 	deadline_init(&d, self->clock, abs_timeout);
+	if (worker)
+		UMCG_TRACE(park, self->tid, abs_timeout);
 	if (sleep_until_running(self, &d) == 0)
 		return 0;
-	if (worker)
-		return worker_timed_out(self);
+	if (worker) {
+		r = worker_timed_out(self);
+		if (r == -ETIMEDOUT)
+			UMCG_TRACE(timeout, self->tid);
+		return r;
+	}
 	/* A slice ran out: the worker it timed was computing, not blocking. */
 	self->last_wait_ns = UINT64_MAX;
 	/* A server that is woken right at its timeout reports the wake-up. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "trace.h"
 #include "emul.h"
 
 static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,6 +59,7 @@ void emul_handle_preempt(struct umcg_thread *self)
 				with_state(s, UMCG_TASK_RUNNABLE)))
 			break;
 	}
+	UMCG_TRACE(preempt, self->tid);
 	enter_library(self);
 	emul_enqueue_self(self);
 	emul_sleep_until_running(self);
