@@ -17,6 +17,9 @@
  * cause of the sched_sync hang of issue 15).  The resolver ends each fault
  * once the worker is BLOCKED or after 200 ms (bounded, no timing is
  * asserted); the worker checks its own state right after the fault.
+ * Under UMCG_DETECT=bpf (build@bpf) libumcg attaches its programs before
+ * main() runs, the interferer then comes second, and this is a plain
+ * page-fault case; the plain build's run is the one that tests the rule.
  */
 #include <fcntl.h>
 #include <linux/bpf.h>
