@@ -31,7 +31,7 @@ duration=${DURATION:-30}
 hogs=${HOGS:-2}
 companions=${COMPANIONS:-1}
 run_timeout=${RUN_TIMEOUT:-150}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 main_bins="stress sched_sync sched_policies preempt direct_switch invariant_monitor"
 companion_bins="bpf_detect stress sched_sync direct_switch"
