@@ -44,6 +44,7 @@ static int uffd = -1;
 static char *pages;
 static long page_size;
 static volatile uint64_t *sent;	/* the interferer's successful sends */
+static struct t_worker *_Atomic faulting;	/* for the resolver */
 
 static long bpf_call(int cmd, union bpf_attr *a)
 {
@@ -117,6 +118,7 @@ static int attach_interferer(void)
 /* The worker: ROUNDS faults; data[1] counts the rounds that saw BLOCKED. */
 static int faulter(struct t_worker *w)
 {
+	atomic_store(&faulting, w);
 	for (int i = 0; i < ROUNDS; i++) {
 		char c = *(volatile char *)(pages + i * page_size);
 		uint32_t st = t_state(&w->task) & UMCG_TASK_MASK;
@@ -149,7 +151,7 @@ static void *resolver(void *arg)
 		    msg.event != UFFD_EVENT_PAGEFAULT)
 			return (void *)1;
 		for (int ms = 0; ms < 200; ms++) {
-			struct t_worker *w = s.w[0];
+			struct t_worker *w = atomic_load(&faulting);
 
 			if (w && (t_state(&w->task) & UMCG_TASK_MASK) ==
 			    UMCG_TASK_BLOCKED)
