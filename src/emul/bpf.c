@@ -10,12 +10,13 @@
  * has prev_state != TASK_RUNNING.
  *
  *  1. sched_switch, a worker goes to sleep (not preempted, not inside
- *     libumcg or a hook bracket: its slot's "ignore" word says so): bump its
- *     slot's seq and post {tid, seq, slot} on a ring buffer.  If it sleeps
- *     outside a system call (a page fault), also send it the preemption
+ *     libumcg or a hook bracket: its slot's "ignore" word says so).  If it
+ *     sleeps outside a system call (a page fault), send it the preemption
  *     signal now: an uninterruptible sleep is not cut short by it, and it is
  *     delivered on the way back to user space -- where the kernel backend's
- *     return-to-user hook sits.
+ *     return-to-user hook sits.  Then, if the worker is sure to settle
+ *     before it runs user code again (in a call, or signalled), bump its
+ *     slot's seq and post {tid, seq, slot} on a ring buffer.
  *  2. The detector thread wakes on the ring buffer, moves the worker
  *     RUNNING -> BLOCKED (under its registry lock; only if it is still
  *     RUNNING), stamps blocked_ts and wakes its server: the server runs
@@ -119,8 +120,8 @@ struct bpf_event {
 
 /*
  * Send the signal for the seq in r9 (4 instructions); record it only if the
- * helper took it (from the scheduler it may say EBUSY: the next sys_exit or
- * switch tries again).
+ * helper took it (from the scheduler it may say EBUSY: the next switch
+ * outside a system call tries again).
  */
 #define SIGNAL_SEQ_IN_R9(sig)						\
 	MOV64_IMM(1, sig),						\
@@ -203,11 +204,16 @@ static int load_sys_exit(int tgid, int tids, int slots, int sig)
 
 /*
  * sched_switch(preempt, prev, next, prev_state); current is prev.  A sleep
- * posts an event (seq counts only posted ones, so the detector never waits
- * for an event the full ring dropped).  Then, for a sleep or any other
+ * is reported (seq bumped, event posted) only if the worker will settle
+ * before it runs user code again: inside a system call sys_exit signals it
+ * (from there the helper sends at once); outside one (a page fault) the
+ * signal must be queued here first, and if the helper says EBUSY (its
+ * per-CPU irq_work is taken, by any BPF program on this CPU) the sleep is
+ * not reported at all.  Reported anyway, the detector would mark BLOCKED a
+ * worker that wakes and goes on running user code unsignalled, and its
+ * server would run a second worker beside it (issue 15).  Then, for any
  * switch ("OWED"): outside a system call, a worker whose seq is ahead of
- * its signal is signalled now -- at once for a page fault, or again if the
- * helper said EBUSY before.  Inside a call sys_exit does it: a signal
+ * its signal is signalled now.  Inside a call sys_exit does it: a signal
  * pending there could cut a later sleep of the same call short
  * (epoll_wait() woken for nothing, preempted, asleep again: EINTR).
  */
@@ -215,7 +221,8 @@ static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 {
 	enum {
 		B = PROLOGUE_LEN,
-		OWED = B + 22,
+		POST = B + 14,
+		OWED = POST + 14,
 		OUT_AT = OWED + 5 + 4,
 	};
 	const struct bpf_insn p[] = {
@@ -228,19 +235,25 @@ static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
 		JNE_IMM(1, 0, OUT_AT - (B + 5) - 1),
 		LDX_W(9, 8, S_SEQ),				/* B+6 */
 		ADD32_IMM(9, 1),
-		STX_W(10, 7, -32),				/* event.tid */
+		LDX_W(1, 8, S_IN_SYSCALL),
+		JNE_IMM(1, 0, POST - (B + 9) - 1),
+		MOV64_IMM(1, sig),				/* B+10 */
+		CALL(BPF_FUNC_send_signal_thread),
+		JNE_IMM(0, 0, OUT_AT - (B + 12) - 1),		/* not held: no report */
+		STX_W(8, 9, S_SIGNALED),
+		STX_W(10, 7, -32),				/* POST: event.tid */
 		STX_W(10, 9, -28),				/* event.seq */
 		LDX_W(1, 10, -8),
 		STX_W(10, 1, -24),				/* event.slot */
 		ST_W(10, -20, 0),
-		LD_MAP(1, ring),				/* B+13 */
-		MOV64_REG(2, 10),				/* B+15 */
+		LD_MAP(1, ring),				/* POST+5 */
+		MOV64_REG(2, 10),				/* POST+7 */
 		ADD64_IMM(2, -32),
 		MOV64_IMM(3, sizeof(struct bpf_event)),
 		MOV64_IMM(4, BPF_RB_FORCE_WAKEUP),
 		CALL(BPF_FUNC_ringbuf_output),
-		JNE_IMM(0, 0, OUT_AT - (B + 20) - 1),		/* B+20 */
-		STX_W(8, 9, S_SEQ),				/* B+21 */
+		JNE_IMM(0, 0, OUT_AT - (POST + 12) - 1),	/* POST+12 */
+		STX_W(8, 9, S_SEQ),				/* POST+13 */
 		LDX_W(1, 8, S_IN_SYSCALL),			/* OWED */
 		JNE_IMM(1, 0, OUT_AT - (OWED + 1) - 1),
 		LDX_W(9, 8, S_SEQ),
