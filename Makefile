@@ -52,6 +52,15 @@ LIBA     = $(O)/libumcg.a
 # would for any linked program) and find it through their rpath.
 PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
+# Fully static programs (docs/hooks.md, "Linking"): the README's example,
+# registration, blocking in every wrapped family and the toolkit's
+# mutex/condvar, linked -static with libumcg.a, as tests/static_<name>: the
+# runner and the kernel-check guest run them like every test.  Not in a
+# sanitizer build (the sanitizers' runtimes are shared objects).
+STATIC_FROM_TESTS := ctl_register hooks_block sched_sync
+STATIC_TESTS := $(if $(SAN),,$(STATIC_FROM_TESTS:%=$(O)/tests/static_%) \
+                  $(O)/tests/static_hello)
+
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
@@ -64,7 +73,7 @@ PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
 .PHONY: install all lib check check-plain check-tsan check-asan bench run kernel-check clean
-all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
+all: lib $(TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -87,6 +96,16 @@ $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
+$(O)/tests/static_%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@ $< $(TEST_HELP) $(LIBA) -pthread -lm
+
+$(O)/tests/static_hello: examples/hello.c $(HEADERS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@ $< $(LIBA) -pthread
 
 $(PRELOAD_CHILD): $(O)/tests/hooks_preload
 	@mkdir -p $(dir $@)
