@@ -53,11 +53,11 @@ LIBA     = $(O)/libumcg.a
 PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
 # Fully static programs (docs/hooks.md, "Linking"): the README's example,
-# registration, blocking in every wrapped family and the toolkit's
-# mutex/condvar, linked -static with libumcg.a, as tests/static_<name>: the
-# runner and the kernel-check guest run them like every test.  Not in a
-# sanitizer build (the sanitizers' runtimes are shared objects).
-STATIC_FROM_TESTS := ctl_register hooks_block sched_sync
+# registration, blocking in every wrapped family, the toolkit's mutex and
+# condvar and its README example, linked -static with libumcg.a as
+# tests/static_<name>: the runner and the kernel-check guest run them like
+# every test.  Not in a sanitizer build (their runtimes are shared objects).
+STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example
 STATIC_TESTS := $(if $(SAN),,$(STATIC_FROM_TESTS:%=$(O)/tests/static_%) \
                   $(O)/tests/static_hello)
 
