@@ -97,6 +97,11 @@ $(O)/tests/%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBSO)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
 
+# Compares libc_static.c's functions with libc's own: links the archive,
+# whose hidden symbols a program can reach, and a shared libc.
+$(O)/tests/hooks_static_libc: PROG_LD = $(LIBA)
+$(O)/tests/hooks_static_libc: $(LIBA)
+
 $(O)/tests/static_%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
