@@ -9,8 +9,9 @@
  * libc in the search order) and in unmodified programs run with
  * LD_PRELOAD.  A hook
  * reaches the function it replaced through a struct umcg_real: the next
- * definition after libumcg (dlsym(RTLD_NEXT)), found on first use and kept
- * in an atomic pointer.
+ * definition after libumcg (dlsym(RTLD_NEXT)) or, in a fully static
+ * program, libumcg's own way to libc's code (src/hooks/libc_static.c),
+ * found at load time and kept in an atomic pointer.
  *
  * Every hook has the same shape:
  *
