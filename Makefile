@@ -62,6 +62,15 @@ LIBA     = $(O)/libumcg.a
 # would for any linked program) and find it through their rpath.
 PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
+# Fully static programs (docs/hooks.md, "Linking"): the README's example,
+# registration, blocking in every wrapped family, the toolkit's mutex and
+# condvar and its README example, linked -static with libumcg.a as
+# tests/static_<name>: the runner and the kernel-check guest run them like
+# every test.  Not in a sanitizer build (their runtimes are shared objects).
+STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example
+STATIC_TESTS := $(if $(SAN),,$(STATIC_FROM_TESTS:%=$(O)/tests/static_%) \
+                  $(O)/tests/static_hello)
+
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
@@ -74,7 +83,7 @@ PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
 .PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean
-all: lib $(TESTS) $(CXX_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
+all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -106,6 +115,21 @@ $(O)/tests/%: tests/%.cpp $(HEADERS) $(LIBSO)
 	$(msg) CXXLD $@
 	$(Q)$(CXX) -std=c++17 $(CXXWARN) $(CXXFLAGS) $(SANFLAGS) -Iinclude -pthread $(LDFLAGS) \
 		-o $@ $< $(PROG_LD) $(LDLIBS)
+
+# Compares libc_static.c's functions with libc's own: links the archive,
+# whose hidden symbols a program can reach, and a shared libc.
+$(O)/tests/hooks_static_libc: PROG_LD = $(LIBA)
+$(O)/tests/hooks_static_libc: $(LIBA)
+
+$(O)/tests/static_%: tests/%.c $(TEST_HELP) $(HEADERS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@ $< $(TEST_HELP) $(LIBA) -pthread -lm
+
+$(O)/tests/static_hello: examples/hello.c $(HEADERS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@ $< $(LIBA) -pthread
 
 $(PRELOAD_CHILD): $(O)/tests/hooks_preload
 	@mkdir -p $(dir $@)

@@ -9,8 +9,9 @@
  * libc in the search order) and in unmodified programs run with
  * LD_PRELOAD.  A hook
  * reaches the function it replaced through a struct umcg_real: the next
- * definition after libumcg (dlsym(RTLD_NEXT)), found on first use and kept
- * in an atomic pointer.
+ * definition after libumcg (dlsym(RTLD_NEXT)) or, in a fully static
+ * program, libumcg's own way to libc's code (src/hooks/libc_static.c),
+ * found at load time and kept in an atomic pointer.
  *
  * Every hook has the same shape:
  *
@@ -32,13 +33,27 @@
 #ifndef UMCG_HOOK_H
 #define UMCG_HOOK_H
 
+#include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
 #include "emul/emul.h"
+
+/* glibc's _FORTIFY_SOURCE entry points (src/hooks/fortify.c). */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *alen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		const sigset_t *mask, size_t fdslen);
 
 /*
  * The real definition of one hooked name.
@@ -46,12 +61,15 @@
  * an unversioned dlsym() could return the wrong one (pthread_cond_*).
  * @fallback: what to call if the lookup re-enters this same hook on this
  * thread (dlsym() may take a lock: the mutex hooks need it), else NULL.
+ * @static_fn: libc's function in a fully static program, where there is no
+ * dynamic linker to ask: umcg_static_<name>, src/hooks/libc_static.c.
  */
 struct umcg_real {
 	void *_Atomic fn;
 	const char *name;
 	const char *version;
 	void *fallback;
+	void *static_fn;
 };
 
 /*
@@ -59,9 +77,10 @@ struct umcg_real {
  * them all before the program starts threads (src/hooks/resolve.c).
  */
 #define UMCG_REAL_VER(sym, ver, fb)					\
+	extern __typeof__(sym) umcg_static_##sym UMCG_HIDDEN;		\
 	static struct umcg_real real_##sym				\
 	__attribute__((section("umcg_real"), used, aligned(8))) =	\
-		{ NULL, #sym, ver, fb }
+		{ NULL, #sym, ver, fb, (void *)umcg_static_##sym }
 #define UMCG_REAL(sym)	UMCG_REAL_VER(sym, NULL, NULL)
 
 void *umcg_real_resolve(struct umcg_real *r) UMCG_HIDDEN;

@@ -21,10 +21,21 @@
  * direct, link-time reference to libc's alias (__pthread_mutex_lock), which
  * we never interpose.  A re-entry with no fallback aborts with a message
  * rather than recursing until the stack overflows.
+ *
+ * A fully static program has no dynamic linker to ask, and libc.a's
+ * definitions of the hooked names are the weak aliases ours replaced.
+ * There every slot takes its umcg_static_<name> (src/hooks/libc_static.c).
+ * Such a program is one whose executable names no program interpreter
+ * (no PT_INTERP): `gcc -static` and `-static-pie` ones.  dlsym() and
+ * dlvsym() are weak references, so that a static link does not pull in
+ * libc.a's static dlopen machinery for them.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 
 #include "hook.h"
 
@@ -34,10 +45,43 @@ extern struct umcg_real __stop_umcg_real[] UMCG_HIDDEN;
 /* The slot this thread is looking up now, or NULL. */
 static __thread struct umcg_real *resolving;
 
+#pragma weak dlsym
+#pragma weak dlvsym
+
+/* Was the program started by a dynamic linker? */
+static bool program_is_dynamic(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long n = getauxval(AT_PHNUM);
+
+	if (!dlsym || !ph)
+		return false;
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return true;
+	return false;
+}
+
+/* 1 dynamic, -1 fully static, 0 not known yet; every thread finds the same */
+static _Atomic int linkage;
+
+static bool dynamic(void)
+{
+	int l = atomic_load_explicit(&linkage, memory_order_relaxed);
+
+	if (!l) {
+		l = program_is_dynamic() ? 1 : -1;
+		atomic_store_explicit(&linkage, l, memory_order_relaxed);
+	}
+	return l > 0;
+}
+
 static void *lookup(struct umcg_real *r)
 {
 	void *fn = NULL;
 
+	if (!dynamic())
+		return r->static_fn;
 	if (r->version)
 		fn = dlvsym(RTLD_NEXT, r->name, r->version);
 	if (!fn)
@@ -68,7 +112,8 @@ void *umcg_real_resolve(struct umcg_real *r)
 	if (!fn)
 		fn = r->fallback;
 	if (!fn)
-		die(r->name, "no next definition (dlsym RTLD_NEXT)");
+		die(r->name, dynamic() ? "no next definition (dlsym RTLD_NEXT)"
+					 : "no static definition");
 	/* Relaxed: every racing thread stores this same value. */
 	atomic_store_explicit(&r->fn, fn, memory_order_relaxed);
 	return fn;
