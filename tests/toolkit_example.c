@@ -7,7 +7,7 @@
  * The reader's read() must give the server back (through the libc hook on
  * the emul backend, the kernel's hook on the kernel one), or the writer
  * never runs and the test times out.  The Makefile also links it fully
- * static (tests/static_toolkit_example).
+ * static (build/tests/static_toolkit_example).
  */
 #include <errno.h>
 #include <stdint.h>
