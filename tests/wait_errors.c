@@ -151,8 +151,8 @@ static int test_eagain_state(void)
 	/* User bits are ignored: this one waits and times out. */
 	EXPECT(CW | 0x30000, 0, t_after(CLOCK_MONOTONIC, T_MS), ETIMEDOUT);
 	t_store32(&server_task->state, UMCG_TASK_RUNNING);
-	/* The server itself with TID_RUNNING: it is not RUNNING then. */
-	EXPECT(CW, (uint32_t)t_gettid() | UMCG_TID_RUNNING, 0, EAGAIN);
+	/* Naming itself, even with TID_RUNNING: EINVAL (wait_name_self). */
+	EXPECT(CW, (uint32_t)t_gettid() | UMCG_TID_RUNNING, 0, EINVAL);
 	return unreg_server();
 }
 
