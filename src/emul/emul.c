@@ -121,12 +121,14 @@ void emul_wake_server_of(struct umcg_task *w)
 }
 
 /*
- * Enqueue the calling worker: stamp runnable_ts, push it on its server's
- * runnable list, wake the server.  The push happens under the server's
- * registry lock, so the server's memory cannot go away meanwhile.  A worker
- * whose server is gone is on no list; it waits until someone names it.
+ * The first half of enqueueing the calling worker: stamp runnable_ts, push
+ * it on its server's runnable list, make the server RUNNING.  Returns the
+ * server's state word if the server sleeps on it: the caller must
+ * futex-wake it.  The push happens under the server's registry lock, so
+ * the server's memory cannot go away meanwhile.  A worker whose server is
+ * gone is on no list; it waits until someone names it.
  */
-void emul_enqueue_self(struct umcg_thread *self)
+static uint32_t *push_self(struct umcg_thread *self)
 {
 	struct umcg_task *w = self->task;
 	pid_t stid = load_server_tid(w);
@@ -139,10 +141,10 @@ void emul_enqueue_self(struct umcg_thread *self)
 	store_u64(&w->runnable_ts, now_ns(self->clock));
 	srv = registry_lock_tid(stid);
 	if (!srv)
-		return;
+		return NULL;
 	if (srv->role != UMCG_ROLE_SERVER) {
 		registry_unlock(stid);
-		return;
+		return NULL;
 	}
 	st = srv->task;		/* the record may be freed once unlocked */
 	head = (_Atomic uint64_t *)&st->runnable_workers_ptr;
@@ -154,8 +156,16 @@ void emul_enqueue_self(struct umcg_thread *self)
 	woke = wake_task_locked(st) && atomic_load(&srv->sleepers);
 	registry_unlock(stid);
 	UMCG_TRACE(queued, self->tid, stid);
-	if (woke)
-		umcg_futex_wake(&st->state);
+	return woke ? &st->state : NULL;
+}
+
+/* Enqueue the calling worker: push it, wake its server. */
+void emul_enqueue_self(struct umcg_thread *self)
+{
+	uint32_t *server_state = push_self(self);
+
+	if (server_state)
+		umcg_futex_wake(server_state);
 }
 
 /* ---- Sleeping --------------------------------------------------------------- */
@@ -270,23 +280,39 @@ static bool on_list(struct umcg_task *server, struct umcg_task *w)
 	return false;
 }
 
+/* What may_run_worker() and run_next_locked() found. */
+enum { RUN_NO, RUN_YES, RUN_AFTER_QUEUING };
+
 /*
- * May @self run worker @n now?  A parked worker is claimed (1 -> 0) against
- * its own timeout.  Otherwise only its server may run it, and only once it
- * is off the server's list: a worker whose timeout won (2) is on its way
- * onto the list, or already there, and would be queued twice if run now.
+ * May @self run worker @n now?  A parked worker is claimed (UMCG_PARKED ->
+ * UMCG_UNPARKED) against its own timeout.  Otherwise only its server may
+ * run it, and only once it is off the server's list.
+ *
+ * A worker whose timeout won is UMCG_QUEUING until its push is done, and
+ * only then UMCG_QUEUED.  Its server must not read QUEUING as "not on my
+ * list": the push may not have happened yet, and running the worker now
+ * would let it be queued after it ran.  Nor may it fail with EAGAIN: the
+ * server may have taken the worker off its list already, and every retry
+ * would fail the same way for as long as the worker waits for a CPU to
+ * finish its push on, up to a scheduler tick while the server spins in its
+ * retries.  So the caller waits for QUEUED (RUN_AFTER_QUEUING), and then
+ * the list tells: the push and the end of the parked state are one step
+ * for every namer, as in the kernel's umcg_wait_next().
  */
-static bool may_run_worker(struct umcg_thread *self, struct umcg_thread *n,
-			   bool *claimed)
+static int may_run_worker(struct umcg_thread *self, struct umcg_thread *n,
+			  bool *claimed)
 {
-	int parked = PARK_PARKED;
+	int parked = UMCG_PARKED;
 
 	*claimed = atomic_compare_exchange_strong(&n->parked, &parked,
-						  PARK_NONE);
+						  UMCG_UNPARKED);
 	if (*claimed)
-		return true;
-	return parked == PARK_NONE && load_server_tid(n->task) == self->tid &&
-	       !on_list(self->task, n->task);
+		return RUN_YES;
+	if (load_server_tid(n->task) != self->tid)
+		return RUN_NO;
+	if (parked == UMCG_QUEUING)
+		return RUN_AFTER_QUEUING;
+	return on_list(self->task, n->task) ? RUN_NO : RUN_YES;
 }
 
 /*
@@ -294,7 +320,9 @@ static bool may_run_worker(struct umcg_thread *self, struct umcg_thread *n,
  * record @n the caller looked up and locked; unlocks it.
  * A worker target must be parked (we claim it) or be one of the caller's
  * own workers, which the caller took off its list: anything else may still
- * sit on a list that only its server may take it from.
+ * sit on a list that only its server may take it from.  Returns 0, -errno,
+ * or RUN_AFTER_QUEUING: look @n up again once it had the time to finish
+ * queuing itself.
  */
 static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
 			   uint32_t next)
@@ -302,15 +330,19 @@ static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
 	pid_t tid = (pid_t)(next & UMCG_TID_MASK);
 	struct umcg_task *nt = n->task;
 	bool claimed = false, woke, sleeping;
+	int may = RUN_YES;
 
 	if (next & UMCG_TID_RUNNING) {
 		woke = (load_state(nt) & UMCG_TASK_MASK) == UMCG_TASK_RUNNING;
 		registry_unlock(tid);
 		return woke ? 0 : -EAGAIN;
 	}
-	if (n->role == UMCG_ROLE_WORKER && !may_run_worker(self, n, &claimed)) {
+	if (n->role == UMCG_ROLE_WORKER)
+		may = may_run_worker(self, n, &claimed);
+	if (may != RUN_YES) {
+		/* a QUEUING worker may need our CPU to finish: let go of it */
 		registry_unlock(tid);
-		return -EAGAIN;
+		return may == RUN_AFTER_QUEUING ? RUN_AFTER_QUEUING : -EAGAIN;
 	}
 	/*
 	 * Write TID_RUNNING back before the target can run: once it is
@@ -326,7 +358,7 @@ static int run_next_locked(struct umcg_thread *self, struct umcg_thread *n,
 	if (!woke)
 		atomic_store((_Atomic uint32_t *)&self->task->next_tid, next);
 	if (claimed && !woke)
-		atomic_store(&n->parked, PARK_PARKED);
+		atomic_store(&n->parked, UMCG_PARKED);
 	registry_unlock(tid);
 	if (!woke)
 		return -EAGAIN;
@@ -398,21 +430,27 @@ static int server_wait(struct umcg_thread *self)
 
 /*
  * A worker's timed sleep expired: enqueue, unless a next_tid claim won.
- * PARK_TIMED_OUT keeps namers off until the push is done; from then on the
- * list itself tells the server (see may_run_worker()).
+ * UMCG_PARKED -> UMCG_QUEUING, push, UMCG_QUEUED, as the kernel does; a
+ * namer that sees QUEUING waits for QUEUED (may_run_worker()).  QUEUED
+ * comes before the server's futex wake-up: on one CPU that wake-up may
+ * preempt us, and the server then finds us QUEUED and need not wait.
  */
 static int worker_timed_out(struct umcg_thread *self)
 {
-	int parked = PARK_PARKED;
+	int parked = UMCG_PARKED;
+	uint32_t *server_state;
 
 	if (!atomic_compare_exchange_strong(&self->parked, &parked,
-					    PARK_TIMED_OUT)) {
+					    UMCG_QUEUING)) {
 		sleep_until_running(self, NULL);
 		return 0;
 	}
-	emul_enqueue_self(self);
-	atomic_store(&self->parked, PARK_NONE);
+	server_state = push_self(self);
+	atomic_store(&self->parked, UMCG_QUEUED);
+	if (server_state)
+		umcg_futex_wake(server_state);
 	sleep_until_running(self, NULL);
+	atomic_store(&self->parked, UMCG_UNPARKED);
 	return -ETIMEDOUT;
 }
 
@@ -429,6 +467,11 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	uint32_t s;
 	int r;
 
+	/* Naming oneself is a bug of the caller, never a switch. */
+	if (ntid == self->tid) {
+		force_running(t);
+		return -EINVAL;
+	}
 	/* Step 3; the record stays locked (alive) until the switch is done. */
 	if (ntid && !(n = registry_lock_tid(ntid))) {
 		force_running(t);
@@ -441,14 +484,14 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	 * left us RUNNING, and the wait is over before it began.
 	 */
 	if (parks)
-		atomic_store(&self->parked, PARK_PARKED);
+		atomic_store(&self->parked, UMCG_PARKED);
 	s = load_state(t);
 	for (;;) {
 		if ((s & STATE_BITS) != (UMCG_TASK_RUNNABLE | UMCG_TF_COND_WAIT)) {
 			if (n)
 				registry_unlock(ntid);
 			if (parks)
-				atomic_store(&self->parked, PARK_NONE);
+				atomic_store(&self->parked, UMCG_UNPARKED);
 			force_running(t);
 			return -EAGAIN;
 		}
@@ -458,14 +501,23 @@ static int do_wait(struct umcg_thread *self, uint64_t abs_timeout)
 	}
 
 	if (n) {
-		r = run_next_locked(self, n, next);
+		unsigned int tries = 0;
+
+		while ((r = run_next_locked(self, n, next)) == RUN_AFTER_QUEUING) {
+			umcg_lock_backoff(&tries);
+			n = registry_lock_tid(ntid);
+			if (!n) {
+				r = -ESRCH;
+				break;
+			}
+		}
 		if (r < 0) {
-			int one = PARK_PARKED;
+			int one = UMCG_PARKED;
 
 			/* Still parked means nobody claimed us: undo it. */
 			if (!parks || atomic_compare_exchange_strong(&self->parked,
 								     &one,
-								     PARK_NONE)) {
+								     UMCG_UNPARKED)) {
 				force_running(t);
 				return r;
 			}

@@ -34,13 +34,20 @@
 enum umcg_role { UMCG_ROLE_SERVER = 1, UMCG_ROLE_WORKER = 2 };
 
 /*
- * parked: PARK_PARKED while a worker sleeps in umcg_wait() with a timeout
- * and is on no list; whoever moves it away first (a next_tid claim to
- * PARK_NONE, or the worker's own timeout to PARK_TIMED_OUT) decides whether
- * it is run directly or enqueued.  PARK_TIMED_OUT lasts until the timed-out
- * worker is on its server's list.
+ * parked: how a worker's timed sleep in umcg_wait() ends; the states and
+ * their protocol are the kernel backend's (docs/design.md, "Vocabulary").
+ * UMCG_PARKED while it sleeps on no list.  Whoever moves it away first
+ * decides: a next_tid claim (-> UMCG_UNPARKED) runs it directly, its own
+ * timeout (-> UMCG_QUEUING) queues it.  UMCG_QUEUED once it is on its
+ * server's list, until its wait returns.  A namer never acts on QUEUING: it
+ * waits for QUEUED (see may_run_worker()).
  */
-enum { PARK_NONE = 0, PARK_PARKED = 1, PARK_TIMED_OUT = 2 };
+enum {
+	UMCG_UNPARKED = 0,
+	UMCG_PARKED = 1,
+	UMCG_QUEUING = 2,	/* timeout won, being pushed */
+	UMCG_QUEUED = 3,	/* timeout won, on its server's list */
+};
 
 /*
  * One registered task of the emul backend.  Allocated at registration,

@@ -969,6 +969,11 @@ SYSCALL_DEFINE2(umcg_wait, u32, flags, u64, abs_timeout)
 			ret = -ESRCH;
 			goto fail;
 		}
+		/* Naming oneself is a bug of the caller, never a switch. */
+		if (next == current) {
+			ret = -EINVAL;
+			goto fail;
+		}
 	}
 
 	ret = -EAGAIN;
