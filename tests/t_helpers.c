@@ -139,11 +139,23 @@ static void *t_case_main(void *arg)
 	return NULL;
 }
 
+/* Counted for the runner's "N cases" line and its tests/min_cases guard. */
+static atomic_int t_cases_run;
+static atomic_int t_cases_skipped;
+
+void t_skip(const char *case_name, const char *reason)
+{
+	printf("SKIP %s: %s: %s\n", t_prog, case_name, reason);
+	fflush(stdout);
+	atomic_fetch_add(&t_cases_skipped, 1);
+}
+
 int t_run_case(const char *name, int (*fn)(void))
 {
 	struct t_case_arg c = { fn, T_EXIT_FAIL };
 	pthread_t th;
 
+	atomic_fetch_add(&t_cases_run, 1);
 	t_case_begin(name);
 	if (pthread_create(&th, NULL, t_case_main, &c) != 0) {
 		fprintf(stderr, "%s: %s: pthread_create failed\n", t_prog, name);
@@ -157,9 +169,13 @@ int t_finish(int nfail)
 {
 	alarm(0);
 	atomic_store(&t_case, "(done)");
+	printf("CASES %d\n", atomic_load(&t_cases_run));
+	fflush(stdout);
 	if (nfail)
 		fprintf(stderr, "%s: %d case(s) failed\n", t_prog, nfail);
-	return nfail ? T_EXIT_FAIL : T_EXIT_PASS;
+	if (nfail)
+		return T_EXIT_FAIL;
+	return atomic_load(&t_cases_skipped) ? T_EXIT_SKIP : T_EXIT_PASS;
 }
 
 /* ---- time, tids, task words --------------------------------------------- */

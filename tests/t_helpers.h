@@ -124,6 +124,12 @@ int t_run_case(const char *name, int (*fn)(void));
  */
 void t_init(const char *prog, unsigned int watchdog_s);
 void t_case_begin(const char *name);
+/*
+ * A case that cannot run here: print "SKIP <prog>: <case>: <reason>" and
+ * have t_finish() exit 77 (SKIP) unless some case failed.
+ */
+void t_skip(const char *case_name, const char *reason);
+/* Print "CASES <n>" (the T_RUN cases run) and return the exit status. */
 int t_finish(int nfail);
 
 /* ---- time, tids, raw task words ----------------------------------------- */
