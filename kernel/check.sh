@@ -21,7 +21,7 @@
 #     the kernel-only tests and the conformance suite on both backends, the
 #     non-debug kernel the benchmarks; the guest's /init ends QEMU through
 #     isa-debug-exit;
-#  7. fails on any failed test, a missing PASS marker, or any WARNING, BUG,
+#  7. fails on any failed or skipped test, a missing PASS marker, or any WARNING, BUG,
 #     oops, lockdep, hung-task or KASAN report on either guest console.
 #
 # The BENCH lines (kernel.*, emul.*) are repeated at the end.
@@ -247,6 +247,12 @@ boot() {	# name, bzImage, mode, log
 		ok=0
 	fi
 	grep -q "^GUEST ALL PASSED" "$4" || { echo "kernel-check: $1: no 'GUEST ALL PASSED' marker" >&2; ok=0; }
+	# a test that could not run is a failure here, whatever the guest said
+	if grep -E "^(CONFORMANCE [a-z]+: )?SKIP |^KTEST SKIP" "$4" >"$4.skip"; then
+		echo "kernel-check: $1: skipped tests:" >&2
+		head -20 "$4.skip" >&2
+		ok=0
+	fi
 	[ $ok = 1 ] || status=1
 }
 

@@ -184,8 +184,8 @@ int main(void)
 	if (fifo_allowed())
 		T_RUN(test_boost, nfail);
 	else
-		fprintf(stderr, "SKIP block_priority test_boost: this process may "
-			"not use SCHED_FIFO (needs CAP_SYS_NICE or RLIMIT_RTPRIO)\n");
+		t_skip("test_boost", "this process may not use SCHED_FIFO "
+		       "(needs CAP_SYS_NICE or RLIMIT_RTPRIO)");
 	T_RUN(test_off, nfail);
 	return t_finish(nfail);
 }

@@ -193,14 +193,12 @@ static int test_reregister(void)
 	struct t_worker *w;
 	uint32_t st = 0;
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "server register");
-	w = t_worker_spawn(&s, reregistering_worker, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, reregistering_worker, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run 1");
 	T_CHECK(st == UMCG_TASK_NONE, "after unregister: state %#x", st);
 	atomic_store(&w->data[1], 1);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"re-registered worker not queued");
 	T_CHECK(atomic_load(&w->data[0]) == 0, "registration returned before run");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run 2");
@@ -238,18 +236,16 @@ static int test_user_bits(void)
 	uint32_t st = 0;
 
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "server register");
-	w = t_worker_spawn(&s, userbits_worker, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, userbits_worker, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == (UMCG_TASK_RUNNABLE | 0x7a0000u), "yielded: state %#x", st);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"yielded worker not queued");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == (UMCG_TASK_BLOCKED | 0x7a0000u), "blocked: state %#x", st);
 	T_CHECK(write(pipe_fds[1], "u", 1) == 1, "write");
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"woken worker not queued");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == (UMCG_TASK_RUNNABLE | 0x7a0000u), "woken: state %#x", st);

@@ -279,10 +279,10 @@ static int test_switch_to_not_parked(void)
 	T_CHECK(a && q && b, "spawn");
 	if (collect(2))
 		return 1;
-	T_CHECK(t_server_run_one(&s, q, &st) == 0 && st == UMCG_TASK_RUNNABLE,
-		"q did not yield: %#x", st);
-	T_CHECK(t_server_run_one(&s, b, &st) == 0 && st == UMCG_TASK_BLOCKED,
-		"b did not block: %#x", st);
+	T_CHECK(t_run_expect(&s, q, UMCG_TASK_RUNNABLE),
+		"q did not yield");
+	T_CHECK(t_run_expect(&s, b, UMCG_TASK_BLOCKED),
+		"b did not block");
 	/* q sits on the list now; a registers behind it. */
 	T_CHECK(t_worker_start(a) == 0, "start a");
 	if (collect(2))
@@ -311,10 +311,10 @@ static int test_switch_to_not_parked(void)
 	T_CHECK(st == UMCG_TASK_NONE, "a did not finish: %#x", st);
 	T_CHECK(b_queued || t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) ==
 		&b->task, "b not queued after its read() returned");
-	T_CHECK(t_server_run_one(&s, q, &st) == 0 && st == UMCG_TASK_NONE,
-		"q did not finish: %#x", st);
-	T_CHECK(t_server_run_one(&s, b, &st) == 0 && st == UMCG_TASK_NONE,
-		"b did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, q, UMCG_TASK_NONE),
+		"q did not finish");
+	T_CHECK(t_run_expect(&s, b, UMCG_TASK_NONE),
+		"b did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	close(pipe_fds[0]);

@@ -92,10 +92,8 @@ static int test_running_worker_unchanged(void)
 	uint32_t st = 0;
 
 	atomic_store(&go, 0);
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, spin_then_yield, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, spin_then_yield, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(pthread_create(&th, NULL, kicker, w) == 0, "thread");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	pthread_join(th, NULL);
@@ -103,10 +101,10 @@ static int test_running_worker_unchanged(void)
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "state %#x", st);
 	T_CHECK(atomic_load(&w->data[0]) == 1,
 		"the worker stopped running before its own yield (a plain kick preempted it)");
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"yielded worker not queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	return 0;
@@ -129,10 +127,8 @@ static int test_blocked_worker_unchanged(void)
 	char b[64];
 
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, reader, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, reader, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK((st & UMCG_TASK_MASK) == UMCG_TASK_BLOCKED, "state %s",
 		t_state_str(st, b));
@@ -144,10 +140,10 @@ static int test_blocked_worker_unchanged(void)
 	T_CHECK(t_load64(&s.task.runnable_workers_ptr) == 0,
 		"kicked BLOCKED worker was queued");
 	T_CHECK(write(pipe_fds[1], "x", 1) == 1, "write");
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"woken worker not queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	close(pipe_fds[0]);
@@ -169,20 +165,18 @@ static int test_parked_worker_unchanged(void)
 	uint32_t st = 0;
 	char b[64];
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, parker, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, parker, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "state %s", t_state_str(st, b));
 	T_CHECK_OK(umcg_kick(0, w->tid));
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 100 * T_MS)) == NULL,
+	T_CHECK(t_server_stays_idle(&s, 100 * T_MS),
 		"a kicked parked worker was queued");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "kicked parked worker: state %s",
 		t_state_str(st, b));
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(atomic_load(&w->data[0]) == 0, "park returned %ld",
 		atomic_load(&w->data[0]));
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");

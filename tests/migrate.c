@@ -53,10 +53,10 @@ static int s2_steps(void)
 	T_CHECK((st & UMCG_TASK_MASK) == UMCG_TASK_BLOCKED,
 		"W on S2: state %s, want BLOCKED", t_state_str(st, b));
 	T_CHECK(write(pipe_fds[1], "m", 1) == 1, "write");
-	T_CHECK(t_server_wait_list(&s2, t_after(s2.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s2, w),
 		"W's wake did not queue it on S2");
-	T_CHECK(t_server_run_one(&s2, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"W did not finish on S2: %#x", st);
+	T_CHECK(t_run_expect(&s2, w, UMCG_TASK_NONE),
+		"W did not finish on S2");
 	T_CHECK_OK(umcg_ctl(UMCG_CTL_UNREGISTER, &s2.task, 0));
 	return 0;
 }
@@ -74,15 +74,14 @@ static int test_hand_over(void)
 {
 	struct t_worker *w;
 	pthread_t th;
-	uint32_t st = 0;
 
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
 	T_CHECK(t_server_init(&s1, 1, CLOCK_MONOTONIC) == 0, "S1 register");
 	w = t_worker_spawn(&s1, migrating, NULL);
-	T_CHECK(t_server_wait_list(&s1, t_after(s1.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s1, w),
 		"W not queued on S1");
-	T_CHECK(t_server_run_one(&s1, w, &st) == 0 && st == UMCG_TASK_RUNNABLE,
-		"W did not park: %#x", st);
+	T_CHECK(t_run_expect(&s1, w, UMCG_TASK_RUNNABLE),
+		"W did not park");
 	T_CHECK(pthread_create(&th, NULL, s2_thread, NULL) == 0, "thread");
 	while (!atomic_load(&s2_ready))
 		t_msleep(1);
@@ -94,7 +93,7 @@ static int test_hand_over(void)
 	T_CHECK_OK(umcg_kick(0, s2.tid));
 	pthread_join(th, NULL);
 	T_CHECK(!atomic_load(&s2_fail), "S2 failed");
-	T_CHECK(t_server_wait_list(&s1, t_after(s1.clock, 100 * T_MS)) == NULL,
+	T_CHECK(t_server_stays_idle(&s1, 100 * T_MS),
 		"the moved worker was queued on its old server");
 	T_CHECK(t_workers_failed(&s1) == 0, "W failed");
 	t_server_fini(&s1);

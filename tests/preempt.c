@@ -38,10 +38,8 @@ static int test_preempt_by_hand(void)
 	int r;
 	char b[64];
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, spin_until_released, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, spin_until_released, NULL);
+	T_CHECK(w, "setup");
 	wt = (uint32_t)w->tid;
 	/* Run it for a slice of 5 ms: the wait times out, W still runs. */
 	r = t_server_wait(&s, wt, t_after(s.clock, 5 * T_MS));
@@ -56,7 +54,7 @@ static int test_preempt_by_hand(void)
 		"cannot set TF_PREEMPT");
 	t0 = t_now(s.clock);
 	T_CHECK_OK(umcg_kick(0, w->tid));
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"preempted worker not queued");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE,
@@ -70,8 +68,8 @@ static int test_preempt_by_hand(void)
 		"worker finished although preempted");
 	/* Run it again: it goes on spinning; release it. */
 	atomic_store(&w->data[0], 1);
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	return 0;
@@ -155,15 +153,13 @@ static int test_preempt_dropped_on_block(void)
 	char b[64];
 
 	T_CHECK(pipe(pipe_fds) == 0, "pipe");
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, preempt_then_block, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, preempt_then_block, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == UMCG_TASK_BLOCKED, "state %s, want BLOCKED (PREEMPT dropped)",
 		t_state_str(st, b));
 	T_CHECK(write(pipe_fds[1], "x", 1) == 1, "write");
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"woken worker not queued");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "woken: state %s", t_state_str(st, b));
@@ -171,10 +167,10 @@ static int test_preempt_dropped_on_block(void)
 	T_CHECK(st == UMCG_TASK_RUNNABLE && atomic_load(&w->data[0]) == 2,
 		"worker stopped at step %ld in state %s (a dropped PREEMPT fired?)",
 		atomic_load(&w->data[0]), t_state_str(st, b));
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"yielded worker not queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	close(pipe_fds[0]);
@@ -242,18 +238,16 @@ static int test_self_kick(void)
 	uint32_t st = 0;
 	char b[64];
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, self_kick, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"worker not queued");
+	w = t_setup_queued(&s, self_kick, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "self-kicked worker: state %s, want "
 		"RUNNABLE", t_state_str(st, b));
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"self-kicked worker not queued");
 	atomic_store(&w->data[0], 1);
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	return 0;

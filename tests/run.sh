@@ -11,14 +11,20 @@
 #
 # One line per test: "PASS|FAIL|SKIP <dir>/<name> (<seconds>s)"; the output
 # of a failing test follows its line.  The last line is exactly
-# "N passed, N failed" (", N skipped" added when some skipped).
-# Exit status: 1 if anything failed, or (with CI=true) anything skipped.
+# "N passed, N failed" (", N skipped" added when some skipped); before it,
+# "N cases run": the sum of the "CASES n" lines the binaries print
+# (t_finish()).  A build dir whose full suite ran fewer cases than
+# tests/min_cases counts as one failure.
+# Exit status: 1 if anything failed or anything skipped; a skip is
+# allowed only with UMCG_ALLOW_SKIP=1 (a run without root, where the BPF,
+# userfaultfd and SCHED_FIFO cases cannot run).
 #
 # Also runs each tests/*.sh (other than this one) once, with the first
 # build dir as its argument.
 #
 # Environment: TEST_TIMEOUT (seconds per test, default 120), TESTS (a
-# space-separated list of test names to run, default all), CI.
+# space-separated list of test names to run, default all),
+# UMCG_ALLOW_SKIP.
 # Sanitizer builds (a dir name containing "thread" or "address") get
 # halt_on_error options; TSan binaries run under "setarch -R" (no ASLR),
 # because clang-14's TSan dies on some mmap layouts of newer kernels
@@ -30,6 +36,7 @@ timeout_s=${TEST_TIMEOUT:-120}
 passed=0
 failed=0
 skipped=0
+cases=0
 failures=""
 
 if [ $# -eq 0 ]; then
@@ -71,6 +78,8 @@ run_one() {
 	timeout -k 5 "$timeout_s" env $run_env $prefix "$bin" "$@" >"$log" 2>&1
 	rc=$?
 	end=$(now_ms)
+	n=$(sed -n 's/^CASES \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	cases=$((cases + ${n:-0}))
 	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
 	case $rc in
 	0)
@@ -94,6 +103,11 @@ run_one() {
 	esac
 }
 
+# Each build dir's full suite (no TESTS) must run at least the cases
+# tests/min_cases records, so a test that quietly stops running its
+# cases fails the run.
+min_cases=$(cat "$(dirname "$0")/min_cases" 2>/dev/null || echo 0)
+cases_before=0
 run_env=""
 for arg in "$@"; do
 	arg=${arg%/}
@@ -121,6 +135,13 @@ for arg in "$@"; do
 		fi
 		run_one "$arg" "$bin"
 	done
+	dir_cases=$((cases - cases_before))
+	cases_before=$cases
+	if [ -z "${TESTS:-}" ] && [ "$dir_cases" -lt "$min_cases" ]; then
+		echo "FAIL $arg: only $dir_cases cases ran, tests/min_cases wants at least $min_cases"
+		failed=$((failed + 1))
+		failures="$failures $arg(cases)"
+	fi
 done
 run_env=""
 
@@ -140,14 +161,15 @@ for script in "$here"/*.sh; do
 done
 
 [ -n "$failures" ] && echo "failed:$failures"
-ci_fail=0
-if [ $skipped -gt 0 ] && [ "${CI:-}" = "true" ]; then
-	echo "CI=true: the $skipped skipped test(s) count as failures"
-	ci_fail=1
+echo "$cases cases run"
+skip_fail=0
+if [ $skipped -gt 0 ] && [ "${UMCG_ALLOW_SKIP:-}" != "1" ]; then
+	echo "the $skipped skipped test(s) count as failures (UMCG_ALLOW_SKIP=1 allows them)"
+	skip_fail=1
 fi
 if [ $skipped -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
 	echo "$passed passed, $failed failed"
 fi
-[ $failed -eq 0 ] && [ $ci_fail -eq 0 ]
+[ $failed -eq 0 ] && [ $skip_fail -eq 0 ]

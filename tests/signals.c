@@ -126,23 +126,21 @@ static int test_parked_worker(void)
 
 	if (install(0))
 		return 1;
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, parker, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"not queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_RUNNABLE,
-		"did not park: %#x", st);
+	w = t_setup_queued(&s, parker, NULL);
+	T_CHECK(w, "setup");
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_RUNNABLE),
+		"did not park");
 	if (signal_and_wait(w->tid, &w->task) || handler_saw(UMCG_TASK_RUNNABLE))
 		return 1;
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 100 * T_MS)) == NULL,
+	T_CHECK(t_server_stays_idle(&s, 100 * T_MS),
 		"the signal queued the parked worker");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "state %s after the handler",
 		t_state_str(st, b));
 	T_CHECK(atomic_load(&w->data[1]) == 0, "the wait returned (%ld) after "
 		"a signal", atomic_load(&w->data[2]));
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"did not finish");
 	T_CHECK(atomic_load(&w->data[2]) == 0, "park returned %ld",
 		atomic_load(&w->data[2]));
 	if (handler_ran_once(w->tid))
@@ -169,23 +167,21 @@ static int test_queued_worker(void)
 
 	if (install(0))
 		return 1;
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, yielder, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"not queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_RUNNABLE,
-		"did not yield: %#x", st);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	w = t_setup_queued(&s, yielder, NULL);
+	T_CHECK(w, "setup");
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_RUNNABLE),
+		"did not yield");
+	T_CHECK(t_queued(&s, w),
 		"yielded worker not queued");
 	if (signal_and_wait(w->tid, &w->task) || handler_saw(UMCG_TASK_RUNNABLE))
 		return 1;
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 100 * T_MS)) == NULL,
+	T_CHECK(t_server_stays_idle(&s, 100 * T_MS),
 		"the signal queued the worker a second time");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "state %s after the handler",
 		t_state_str(st, b));
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"did not finish");
 	T_CHECK(atomic_load(&w->data[2]) == 0, "yield returned %ld",
 		atomic_load(&w->data[2]));
 	if (handler_ran_once(w->tid))
@@ -221,18 +217,15 @@ static int test_running_worker(void)
 {
 	struct t_worker *w;
 	pthread_t th;
-	uint32_t st = 0;
 	char b[64];
 
 	if (install(0))
 		return 1;
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, spinner, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"not queued");
+	w = t_setup_queued(&s, spinner, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(pthread_create(&th, NULL, signal_running, w) == 0, "thread");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"did not finish");
 	pthread_join(th, NULL);
 	T_CHECK(!atomic_load(&helper_err), "tgkill failed");
 	T_CHECK(atomic_load(&sig_count) == 1, "handler ran %d times",

@@ -139,11 +139,23 @@ static void *t_case_main(void *arg)
 	return NULL;
 }
 
+/* Counted for the runner's "N cases" line and its tests/min_cases guard. */
+static atomic_int t_cases_run;
+static atomic_int t_cases_skipped;
+
+void t_skip(const char *case_name, const char *reason)
+{
+	printf("SKIP %s: %s: %s\n", t_prog, case_name, reason);
+	fflush(stdout);
+	atomic_fetch_add(&t_cases_skipped, 1);
+}
+
 int t_run_case(const char *name, int (*fn)(void))
 {
 	struct t_case_arg c = { fn, T_EXIT_FAIL };
 	pthread_t th;
 
+	atomic_fetch_add(&t_cases_run, 1);
 	t_case_begin(name);
 	if (pthread_create(&th, NULL, t_case_main, &c) != 0) {
 		fprintf(stderr, "%s: %s: pthread_create failed\n", t_prog, name);
@@ -157,9 +169,13 @@ int t_finish(int nfail)
 {
 	alarm(0);
 	atomic_store(&t_case, "(done)");
+	printf("CASES %d\n", atomic_load(&t_cases_run));
+	fflush(stdout);
 	if (nfail)
 		fprintf(stderr, "%s: %d case(s) failed\n", t_prog, nfail);
-	return nfail ? T_EXIT_FAIL : T_EXIT_PASS;
+	if (nfail)
+		return T_EXIT_FAIL;
+	return atomic_load(&t_cases_skipped) ? T_EXIT_SKIP : T_EXIT_PASS;
 }
 
 /* ---- time, tids, task words --------------------------------------------- */
@@ -487,18 +503,32 @@ int t_park(uint64_t abs_timeout)
 	uint32_t srv = (uint32_t)w->srv->tid;
 	int r;
 
+	uint64_t give_up = 0;
+
 	/*
 	 * Name our server so that it is woken and sees us RUNNABLE (a parked
 	 * worker is queued nowhere; nothing else would wake it).  EAGAIN:
-	 * the server was not in its wait yet; we are RUNNING again, retry.
+	 * the server was not in its wait yet (a stray wake-up had it up for a
+	 * moment); we are RUNNING again, retry.  Counted, and bounded in time
+	 * (a server that stays awake for seconds is a hang, not a race).
 	 */
-	do {
+	for (;;) {
 		t_store32(&w->task.next_tid, srv);
 		if (t_set_cond_wait(&w->task))
 			return -EINVAL;
 		r = umcg_wait(0, abs_timeout) ? -errno : 0;
-	} while (r == -EAGAIN);
-	return r;
+		if (r != -EAGAIN)
+			return r;
+		atomic_fetch_add(&w->park_eagains, 1);
+		if (!give_up)
+			give_up = t_after(CLOCK_MONOTONIC, 10 * T_SEC);
+		else if (t_now(CLOCK_MONOTONIC) > give_up) {
+			fprintf(stderr, "%s: worker %d: t_park: EAGAIN %ld times in 10 s: its server never waited\n",
+				t_prog, w->idx, atomic_load(&w->park_eagains));
+			return r;
+		}
+		sched_yield();
+	}
 }
 
 int t_park_quiet(uint64_t abs_timeout)
@@ -615,28 +645,88 @@ static void t_undo_cond_wait(struct umcg_task *t)
 				    UMCG_TASK_RUNNING);
 }
 
+/*
+ * Count an EAGAIN of @s's wait; 0 while it may be a stray wake-up (see
+ * T_STRAY_WAKES), else 1 with the reason printed.  @in_a_row counts the
+ * caller's EAGAINs since its last progress.
+ */
+static int t_eagain_past_bound(struct t_server *s, int *in_a_row,
+			       const char *what)
+{
+	int bound = T_STRAY_WAKES;
+
+	s->eagains++;
+	if (t_load64(&s->task.runnable_workers_ptr))
+		bound += atomic_load(&s->nw);
+	if (++*in_a_row <= bound)
+		return 0;
+	t_report(__FILE__, __LINE__,
+		 "server %d: umcg_wait() failed with EAGAIN %d times in a row %s; a wake-up before the wait explains at most %d",
+		 s->id, *in_a_row, what, bound);
+	return 1;
+}
+
 struct umcg_task *t_server_wait_list(struct t_server *s, uint64_t abs_timeout)
 {
+	int in_a_row = 0;
+
 	for (;;) {
 		struct umcg_task *head = umcg_runnable_take_all(&s->task);
+		int e;
 
 		if (head)
 			return head;
 		t_store32(&s->task.next_tid, 0);
-		if (t_set_cond_wait(&s->task))
+		if (t_set_cond_wait(&s->task)) {
+			t_report(__FILE__, __LINE__, "server %d not RUNNING",
+				 s->id);
+			errno = EINVAL;
 			return NULL;
+		}
 		if (t_load64(&s->task.runnable_workers_ptr)) {
 			t_undo_cond_wait(&s->task);
 			continue;
 		}
-		if (umcg_wait(0, abs_timeout) != 0 && errno != EAGAIN)
-			return NULL;
+		if (umcg_wait(0, abs_timeout) == 0)
+			continue;
+		e = errno;
+		if (e == EAGAIN &&
+		    !t_eagain_past_bound(s, &in_a_row, "waiting for its list"))
+			continue;
+		if (e != ETIMEDOUT && e != EAGAIN)
+			t_report(__FILE__, __LINE__,
+				 "server %d: waiting for its list: %s", s->id,
+				 strerror(e));
+		errno = e;
+		return NULL;
 	}
+}
+
+int t_server_stays_idle(struct t_server *s, uint64_t ns)
+{
+	struct umcg_task *head = t_server_wait_list(s, t_after(s->clock, ns));
+
+	if (head) {
+		struct t_worker *w = t_find_task(s, head);
+
+		t_report(__FILE__, __LINE__, "server %d: worker %d was queued",
+			 s->id, w ? w->idx : -1);
+		return 0;
+	}
+	if (errno != ETIMEDOUT) {
+		t_report(__FILE__, __LINE__,
+			 "server %d: its wait failed with %s, not ETIMEDOUT",
+			 s->id, strerror(errno));
+		return 0;
+	}
+	return 1;
 }
 
 int t_server_run_one(struct t_server *s, struct t_worker *w, uint32_t *state)
 {
 	uint32_t tid = (uint32_t)atomic_load(&w->tid);
+	int in_a_row = 0, started = 0;
+	char what[96];
 
 	t_store32(&s->task.next_tid, tid);
 	for (;;) {
@@ -646,11 +736,28 @@ int t_server_run_one(struct t_server *s, struct t_worker *w, uint32_t *state)
 		if (t_set_cond_wait(&s->task))
 			return -EINVAL;
 		r = umcg_wait(0, t_after(s->clock, s->idle_ns)) ? -errno : 0;
-		if (r != 0 && r != -EAGAIN)
-			return r;
 		nt = t_load32(&s->task.next_tid);
+		if (r == -EAGAIN && !(nt & UMCG_TID_RUNNING)) {
+			/* Worker not started: only a stray wake-up excuses it. */
+			snprintf(what, sizeof(what),
+				 "naming its own RUNNABLE worker %d, off its list",
+				 w->idx);
+			if (t_eagain_past_bound(s, &in_a_row, what))
+				return r;
+		} else if (r == -EAGAIN && started) {
+			/* Step 4 again (stray wake-up), or step 5: it stopped. */
+			if ((t_state(&w->task) == UMCG_TASK_RUNNING) &&
+			    t_eagain_past_bound(s, &in_a_row,
+						"while its worker runs"))
+				return r;
+		} else if (r != 0 && r != -EAGAIN) {
+			return r;
+		}
 		if (!(nt & UMCG_TID_RUNNING))
 			continue;		/* woken before it ran */
+		if (!started)
+			in_a_row = 0;
+		started = 1;
 		st = umcg_task_state(&w->task);
 		if ((st & UMCG_TASK_MASK) != UMCG_TASK_RUNNING) {
 			t_store32(&s->task.next_tid, 0);
@@ -658,6 +765,65 @@ int t_server_run_one(struct t_server *s, struct t_worker *w, uint32_t *state)
 			return 0;
 		}
 	}
+}
+
+int t_queued(struct t_server *s, struct t_worker *w)
+{
+	struct umcg_task *head = t_server_wait_list(s, t_after(s->clock,
+							       20 * T_SEC));
+	struct t_worker *got;
+
+	if (head == &w->task && !umcg_runnable_next(head))
+		return 1;
+	if (!head) {
+		t_report(__FILE__, __LINE__, "worker %d not queued: %s",
+			 w->idx, strerror(errno));
+		return 0;
+	}
+	got = t_find_task(s, head);
+	t_report(__FILE__, __LINE__,
+		 "want worker %d alone on the list, got worker %d%s", w->idx,
+		 got ? got->idx : -1,
+		 umcg_runnable_next(head) ? " and more" : "");
+	return 0;
+}
+
+struct t_worker *t_setup_queued(struct t_server *s, t_worker_fn fn, void *arg)
+{
+	struct t_worker *w;
+	int r = t_server_init(s, 0, CLOCK_MONOTONIC);
+
+	if (r) {
+		t_report(__FILE__, __LINE__, "server register: %s",
+			 strerror(-r));
+		return NULL;
+	}
+	w = t_worker_spawn(s, fn, arg);
+	if (!w) {
+		t_report(__FILE__, __LINE__, "no worker");
+		return NULL;
+	}
+	return t_queued(s, w) ? w : NULL;
+}
+
+int t_run_expect(struct t_server *s, struct t_worker *w, uint32_t want)
+{
+	uint32_t st = 0;
+	int r = t_server_run_one(s, w, &st);
+	char b[64], b2[64];
+
+	if (r) {
+		t_report(__FILE__, __LINE__, "running worker %d: %s", w->idx,
+			 strerror(-r));
+		return 0;
+	}
+	if (st != want) {
+		t_report(__FILE__, __LINE__,
+			 "worker %d stopped in state %s, want %s", w->idx,
+			 t_state_str(st, b), t_state_str(want, b2));
+		return 0;
+	}
+	return 1;
 }
 
 /* Step 1: the runnable list, reversed to FIFO, into the local queue. */
@@ -892,7 +1058,7 @@ static int t_srv_current_gone(struct t_server *s)
 static int t_srv_sleep(struct t_server *s, int running)
 {
 	uint64_t timeout;
-	uint32_t st;
+	uint32_t st, named;
 	int slice, r, e;
 	char b[64];
 
@@ -905,6 +1071,7 @@ static int t_srv_sleep(struct t_server *s, int running)
 		return 0;
 	}
 	timeout = t_srv_timeout(s, running, &slice);
+	named = t_load32(&s->task.next_tid);
 	r = umcg_wait(0, timeout);
 	e = errno;
 	st = umcg_task_state(&s->task);
@@ -913,8 +1080,28 @@ static int t_srv_sleep(struct t_server *s, int running)
 			    s->id, t_state_str(st, b), r, r ? strerror(e) : "");
 		return 1;
 	}
-	if (r == 0 || e == EAGAIN)
+	if (r == 0) {
+		s->stray = 0;
 		return 0;
+	}
+	if (e == EAGAIN) {
+		s->eagains++;
+		/*
+		 * Naming a worker it took off its list (no TID_RUNNING, no
+		 * direct switch rewrote next_tid): see T_STRAY_WAKES.
+		 */
+		if (!named || (named & UMCG_TID_RUNNING) ||
+		    t_load32(&s->task.next_tid) != named ||
+		    t_load64(&s->task.runnable_workers_ptr)) {
+			s->stray = 0;
+			return 0;
+		}
+		if (++s->stray <= T_STRAY_WAKES)
+			return 0;
+		t_violation(s, "server %d: umcg_wait() failed with EAGAIN %d times in a row naming its own RUNNABLE worker %#x, off its list (a wake-up before the wait explains at most %d)",
+			    s->id, s->stray, named, T_STRAY_WAKES);
+		return 1;
+	}
 	if (e == ESRCH && t_srv_current_gone(s))
 		return 0;	/* it exited while we went to sleep */
 	if (e == ETIMEDOUT && slice) {

@@ -124,6 +124,12 @@ int t_run_case(const char *name, int (*fn)(void));
  */
 void t_init(const char *prog, unsigned int watchdog_s);
 void t_case_begin(const char *name);
+/*
+ * A case that cannot run here: print "SKIP <prog>: <case>: <reason>" and
+ * have t_finish() exit 77 (SKIP) unless some case failed.
+ */
+void t_skip(const char *case_name, const char *reason);
+/* Print "CASES <n>" (the T_RUN cases run) and return the exit status. */
 int t_finish(int nfail);
 
 /* ---- time, tids, raw task words ----------------------------------------- */
@@ -229,6 +235,7 @@ struct t_worker {
 	atomic_int result;	/* fn's return value */
 	atomic_int done;	/* fn returned */
 	atomic_int running_on;	/* server id + 1 while a server runs it */
+	atomic_long park_eagains;	/* t_park()'s retries */
 	/* The server loop's private view. */
 	int queued;
 	int exited;
@@ -258,6 +265,8 @@ struct t_server {
 	long observations;
 	atomic_long violations;	/* also counted by t_worker_check() */
 	long preempts;
+	long eagains;		/* EAGAINs retried (see T_STRAY_WAKES) */
+	int stray;		/* ... in a row, naming an unstarted worker */
 	char why[256];		/* the first violation */
 };
 
@@ -309,19 +318,63 @@ int t_server_run(struct t_server *s);
 int t_server_wait(struct t_server *s, uint32_t next_tid, uint64_t abs_timeout);
 
 /*
+ * EAGAIN from a server's umcg_wait() that names its own RUNNABLE worker,
+ * taken off its list, is legal only at step 4: a wake-up landed between
+ * RUNNABLE|COND_WAIT and the call.  Every wake-up needs an event (a push
+ * on the list, a block, an exit, a park or kick naming the server), and an
+ * event wakes at most once.  So more than T_STRAY_WAKES EAGAINs in a row
+ * with an empty list are no race: step 5 refused a worker it must run.
+ * The helpers below count every EAGAIN they retry (t_server.eagains) and
+ * fail past this bound; with a non-empty list, each queued worker (at most
+ * one push each before it is run) adds one.
+ */
+#define T_STRAY_WAKES	4
+
+/*
  * By hand: sleep until the runnable list is non-empty (the protocol: set
  * RUNNABLE|COND_WAIT, re-check the list, wait; EAGAIN means woken before
- * the wait).  Returns the list taken with one exchange, NULL on timeout.
+ * the wait, bounded as above).  Returns the list taken with one exchange.
+ * NULL on timeout (errno ETIMEDOUT), or on any other failure (printed,
+ * errno set): check errno, or use t_server_stays_idle().
  */
 struct umcg_task *t_server_wait_list(struct t_server *s, uint64_t abs_timeout);
 
 /*
+ * By hand: nothing is queued on @s for @ns (its wait times out with an
+ * empty list).  1 if so; 0 with the reason printed if a worker was queued
+ * or the wait failed otherwise.
+ */
+int t_server_stays_idle(struct t_server *s, uint64_t ns);
+
+/*
  * By hand: run worker @w (it must be RUNNABLE and off every list) until it
  * stops being RUNNING (blocked, yielded, parked or exited); its state word
- * then goes to *@state.  Returns 0, or -errno of a wait that failed with
- * something else than EAGAIN (-ETIMEDOUT after the server's idle_ns).
+ * then goes to *@state.  Returns 0, or -errno of a wait that failed
+ * (-ETIMEDOUT after the server's idle_ns; -EAGAIN, printed, past the
+ * bound above).
  */
 int t_server_run_one(struct t_server *s, struct t_worker *w, uint32_t *state);
+
+/*
+ * The setup most cases start with: register the calling thread as server
+ * @s (CLOCK_MONOTONIC), spawn one worker running @fn, and wait until it is
+ * queued (taken off the list).  The worker, or NULL with the reason
+ * printed.
+ */
+struct t_worker *t_setup_queued(struct t_server *s, t_worker_fn fn, void *arg);
+
+/*
+ * Wait until @w is queued on @s (alone: the list taken must be exactly
+ * @w).  1 if so, 0 with the reason printed.
+ */
+int t_queued(struct t_server *s, struct t_worker *w);
+
+/*
+ * Run @w once with t_server_run_one(); 1 if that returned 0 and @w then
+ * was in state @want (user bits and flags included: exact), 0 with the
+ * reason printed.
+ */
+int t_run_expect(struct t_server *s, struct t_worker *w, uint32_t want);
 
 /* Worker side.  Each returns 0 or -errno of umcg_wait(). */
 int t_yield(void);

@@ -219,7 +219,7 @@ static int test_tid_running_only_checks(void)
 	atomic_store(&phase, 1);
 	T_CHECK(t_server_init(&s1, 1, CLOCK_MONOTONIC) == 0, "register");
 	w = t_worker_spawn(&s1, spin_until_go, NULL);
-	T_CHECK(t_server_wait_list(&s1, t_after(s1.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s1, w),
 		"worker not queued");
 	wt = (uint32_t)w->tid;
 	T_CHECK(pthread_create(&th, NULL, kick_then_release, NULL) == 0, "thread");
@@ -240,10 +240,10 @@ static int test_tid_running_only_checks(void)
 	pthread_join(th, NULL);
 	T_CHECK(atomic_load(&helper_done) == 1, "kick failed");
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "worker state %#x after yield", st);
-	T_CHECK(t_server_wait_list(&s1, t_after(s1.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s1, w),
 		"yielded worker not queued");
-	T_CHECK(t_server_run_one(&s1, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not exit: %#x", st);
+	T_CHECK(t_run_expect(&s1, w, UMCG_TASK_NONE),
+		"worker did not exit");
 	T_CHECK(t_workers_failed(&s1) == 0, "worker failed");
 	t_server_fini(&s1);
 	return 0;

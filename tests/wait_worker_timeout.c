@@ -60,7 +60,7 @@ static int run_to_park(struct t_worker *w)
 	uint32_t st = 0;
 	char b[64];
 
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"new worker not queued");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "run");
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "parked worker in state %s",
@@ -89,8 +89,8 @@ static int test_named_before_timeout(void)
 	T_CHECK(t_server_wait_list(&s, (uint64_t)atomic_load(&w->data[4]) +
 				   200 * T_MS) == NULL,
 		"the stale timeout queued the worker after it was run by name");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	return 0;
@@ -106,12 +106,12 @@ static int expire(uint64_t d, int absolute)
 	w = start(d, absolute, 0);
 	if (run_to_park(w))
 		return 1;
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
+	T_CHECK(t_queued(&s, w),
 		"timed-out worker not queued");
 	st = umcg_task_state(&w->task);
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "queued in state %s", t_state_str(st, b));
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(atomic_load(&w->data[1]) == -ETIMEDOUT,
 		"timed-out worker's wait returned %ld, want -ETIMEDOUT",
 		atomic_load(&w->data[1]));
@@ -133,16 +133,15 @@ static int test_deadline_in_past(void)
 static int test_forever(void)
 {
 	struct t_worker *w;
-	uint32_t st = 0;
 
 	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
 	w = start(T_FOREVER, 1, 0);
 	if (run_to_park(w))
 		return 1;
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 300 * T_MS)) == NULL,
+	T_CHECK(t_server_stays_idle(&s, 300 * T_MS),
 		"a worker waiting with UINT64_MAX was queued");
-	T_CHECK(t_server_run_one(&s, w, &st) == 0 && st == UMCG_TASK_NONE,
-		"worker did not finish: %#x", st);
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE),
+		"worker did not finish");
 	T_CHECK(atomic_load(&w->data[1]) == 0, "wait returned %ld",
 		atomic_load(&w->data[1]));
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
@@ -203,10 +202,8 @@ static int test_claim_race(void)
 	long claims = 0, lost = 0;
 	uint32_t st = 0;
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
-	w = t_worker_spawn(&s, racing_worker, NULL);
-	T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) == &w->task,
-		"new worker not queued");
+	w = t_setup_queued(&s, racing_worker, NULL);
+	T_CHECK(w, "setup");
 	T_CHECK(t_server_run_one(&s, w, &st) == 0, "first run");
 	while ((st & UMCG_TASK_MASK) == UMCG_TASK_RUNNABLE) {
 		struct umcg_task *head = umcg_runnable_take_all(&s.task);
@@ -241,8 +238,7 @@ static int test_claim_race(void)
 		}
 		/* The timeout won: the worker is (about to be) queued. */
 		lost++;
-		T_CHECK(t_server_wait_list(&s, t_after(s.clock, 20 * T_SEC)) ==
-			&w->task, "claim lost, but the worker was not queued");
+		T_CHECK(t_queued(&s, w), "claim lost, but the worker was not queued");
 		T_CHECK(t_server_run_one(&s, w, &st) == 0, "run queued");
 	}
 	T_CHECK(st == UMCG_TASK_NONE, "worker ended in state %#x", st);
