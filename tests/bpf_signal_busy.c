@@ -197,8 +197,9 @@ static int test_busy_signal_not_reported(void)
 	T_CHECK(t_server_run(&s) == 0, "server loop failed");
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	bad = atomic_load(&s.w[0]->data[1]);
-	t_server_fini(&s);
+	/* the resolver reads the worker's record: join it before freeing that */
 	pthread_join(th, &res);
+	t_server_fini(&s);
 	T_CHECK(res == NULL, "resolver failed: %ld", (long)(intptr_t)res);
 	/* the contention really happened: the interferer queued its signals */
 	T_CHECK(*sent > sent_before, "the interferer never sent");
