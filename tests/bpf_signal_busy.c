@@ -220,8 +220,22 @@ int main(int argc, char **argv)
 	t_init(argv[0], 60);
 	page_size = sysconf(_SC_PAGESIZE);
 	if (umcg_backend() != UMCG_BACKEND_EMUL) {
-		printf("SKIP: the kernel backend has no BPF detection\n");
-		return 77;
+		/* The kernel sees every fault itself; any mode reads KERNEL. */
+		T_CHECK(umcg_set_detection(UMCG_DETECT_BPF) == 0, "kernel: BPF mode refused");
+		T_CHECK(umcg_detection() == UMCG_DETECT_KERNEL,
+			"kernel backend: detection %d", umcg_detection());
+		printf("kernel backend: faults are seen by the kernel, no BPF involved\n");
+		return t_finish(nfail);
+	}
+	if (want && !strcmp(want, "0")) {
+		/* a kernel without BPF (the test guest): the documented refusal */
+		r = umcg_set_detection(UMCG_DETECT_BPF);
+		T_CHECK(r == -ENOSYS || r == -EPERM || r == -EINVAL || r == -EOPNOTSUPP,
+			"umcg_set_detection(BPF) returned %d on a kernel without BPF", r);
+		T_CHECK(umcg_detection() == UMCG_DETECT_HOOKS,
+			"detection %d after a failed BPF start", umcg_detection());
+		printf("UMCG_TEST_BPF=0: BPF refused with %s, as documented\n", strerror(-r));
+		return t_finish(nfail);
 	}
 	/* first: programs on one tracepoint run in the order attached */
 	r = attach_interferer();
