@@ -41,6 +41,7 @@ struct ctx {
 	int flag;		/* the condition, under m */
 	struct t_worker *a;
 	atomic_int held;	/* the releaser holds what A will wait for */
+	atomic_int a_started;	/* A runs its blocking call now */
 	atomic_int saw_blocked;	/* B saw A BLOCKED */
 	atomic_int released;
 	void (*hold)(struct ctx *c);	/* releaser, before A starts */
@@ -310,17 +311,23 @@ static int worker_a(struct t_worker *w)
 	struct ctx *c = w->arg;
 	int (*fn)(struct ctx *) = (int (*)(struct ctx *))atomic_load(&w->data[0]);
 
+	atomic_store(&c->a_started, 1);
 	return fn(c);
 }
 
-/* B: give the CPU back until A is seen BLOCKED (at most 5 s). */
+/*
+ * B: give the CPU back until A is seen BLOCKED in its call (at most 5 s).
+ * A new worker is BLOCKED until its server first runs it (umcg_ctl(2)), so
+ * only a BLOCKED seen after A started counts: B may run before A does.
+ */
 static int worker_b(struct t_worker *w)
 {
 	struct ctx *c = w->arg;
 	uint64_t end = t_after(CLOCK_MONOTONIC, 5 * T_SEC);
 
 	while (t_now(CLOCK_MONOTONIC) < end) {
-		if (t_state(&c->a->task) == UMCG_TASK_BLOCKED) {
+		if (atomic_load(&c->a_started) &&
+		    t_state(&c->a->task) == UMCG_TASK_BLOCKED) {
 			atomic_store(&c->saw_blocked, 1);
 			return 0;
 		}
