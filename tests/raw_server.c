@@ -83,7 +83,19 @@ static int run_scenario(int yields)
 		t_log_dump(&s.log, "raw_server");
 		T_FAIL("B woken at event %d, C at %d: want both, B first", wb, wc);
 	}
-	T_CHECK(t_log_count(&s.log, T_EV_BLOCKED, 0) == 0, "A was seen BLOCKED");
+	/*
+	 * A blocks in no call of its own.  Where detection is precise (BPF,
+	 * the kernel backend) a page fault that waits, e.g. for the mmap lock
+	 * while the process makes B's and C's stacks, is a real block and is
+	 * reported; each such block must then be followed by A's wake.
+	 */
+	if (umcg_detection() == UMCG_DETECT_HOOKS)
+		T_CHECK(t_log_count(&s.log, T_EV_BLOCKED, 0) == 0,
+			"A was seen BLOCKED");
+	for (int b = t_log_find(&s.log, 0, T_EV_BLOCKED, 0); b >= 0;
+	     b = t_log_find(&s.log, b + 1, T_EV_BLOCKED, 0))
+		T_CHECK(t_log_find(&s.log, b, T_EV_QUEUED, 0) > b,
+			"A blocked at event %d and was never woken", b);
 	T_CHECK(t_log_count(&s.log, T_EV_EXIT, 0) == 1 &&
 		t_log_count(&s.log, T_EV_EXIT, 1) == 1 &&
 		t_log_count(&s.log, T_EV_EXIT, 2) == 1, "exits not seen once each");
