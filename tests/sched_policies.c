@@ -128,11 +128,16 @@ static int test_prio_rotation_within_class(void)
 
 /* ---- Stealing --------------------------------------------------------------- */
 
+/* The server worker 0 of the stealing case runs on: the busy one. */
+static atomic_int busy_server;
+
 static void *spin_then_note(void *arg)
 {
 	(void)arg;
+	atomic_store(&busy_server,
+		     umcg_server_id(umcg_worker_server(umcg_worker_self())));
 	atomic_store(&ctx.flag[0], 1);
-	/* Hold the CPU until somebody ran on server 1. */
+	/* Hold the CPU until somebody ran on the other server. */
 	while (!atomic_load(&ctx.flag[1]))
 		;
 	return NULL;
@@ -141,33 +146,45 @@ static void *spin_then_note(void *arg)
 static void *note_server(void *arg)
 {
 	(void)arg;
-	if (umcg_server_id(umcg_worker_server(umcg_worker_self())) == 1)
+	if (umcg_server_id(umcg_worker_server(umcg_worker_self())) !=
+	    atomic_load(&busy_server))
 		atomic_store(&ctx.flag[1], 1);
 	return NULL;
 }
 
+/*
+ * Worker 0 keeps one server busy; three more are queued on that server and
+ * can only run if the idle one steals them.  Worker 0 is asked for server 0,
+ * but an idle server 1 may steal it before server 0 runs it (a busy host):
+ * the busy server is the one it runs on.
+ */
 static int test_fifo_idle_server_steals(void)
 {
 	struct umcg_worker *w[4];
 	struct umcg_worker_attr wa;
 	struct umcg_server_stats st;
+	int busy;
 
 	ctx_reset();
+	atomic_store(&busy_server, -1);
 	ctx.s = make(umcg_policy_fifo, 2, NULL);
 	T_CHECK(ctx.s, "create");
 	umcg_worker_attr_init(&wa);
-	wa.server = 0;	/* everything queued on server 0 */
+	wa.server = 0;
 	T_CHECK_OK(umcg_worker_spawn(ctx.s, &w[0], spin_then_note, NULL, &wa));
 	while (!atomic_load(&ctx.flag[0]))
-		t_msleep(1);	/* server 0 is busy from now on */
+		t_msleep(1);	/* that server is busy from now on */
+	busy = atomic_load(&busy_server);
+	T_CHECK(busy == 0 || busy == 1, "worker 0 on server %d", busy);
+	wa.server = busy;	/* everything else queued on the busy server */
 	for (int i = 1; i < 4; i++)
 		T_CHECK_OK(umcg_worker_spawn(ctx.s, &w[i], note_server, NULL, &wa));
 	for (int i = 0; i < 4; i++)
 		T_CHECK_OK(umcg_worker_join(w[i], NULL));
-	T_CHECK_OK(umcg_sched_server_stats(ctx.s, 1, &st));
+	T_CHECK_OK(umcg_sched_server_stats(ctx.s, 1 - busy, &st));
 	T_CHECK_OK(umcg_sched_destroy(ctx.s));
-	T_CHECK(atomic_load(&ctx.flag[1]), "no worker ran on server 1");
-	T_CHECK(st.steals > 0, "server 1 stole nothing");
+	T_CHECK(atomic_load(&ctx.flag[1]), "no worker ran on server %d", 1 - busy);
+	T_CHECK(st.steals > 0, "server %d stole nothing", 1 - busy);
 	return 0;
 }
 
