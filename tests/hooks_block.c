@@ -215,6 +215,38 @@ static int a_sem(struct ctx *c)
 	return 0;
 }
 
+/* A deadline far enough away that only the post ends the wait. */
+static struct timespec sem_deadline(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	ts.tv_sec += 30;
+	return ts;
+}
+
+static int a_sem_timed(struct ctx *c)
+{
+	struct timespec ts = sem_deadline(CLOCK_REALTIME);
+
+	if (sem_timedwait(&c->sem, &ts) != 0) {
+		fprintf(stderr, "sem_timedwait: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int a_sem_clock(struct ctx *c)
+{
+	struct timespec ts = sem_deadline(CLOCK_MONOTONIC);
+
+	if (sem_clockwait(&c->sem, CLOCK_MONOTONIC, &ts) != 0) {
+		fprintf(stderr, "sem_clockwait: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 static int a_barrier(struct ctx *c)
 {
 	int r = pthread_barrier_wait(&c->bar);
@@ -541,6 +573,85 @@ static int test_sem_wait(void)
 	return sync_case(a_sem, NULL, post_sem);
 }
 
+static int test_sem_timedwait(void)
+{
+	return sync_case(a_sem_timed, NULL, post_sem);
+}
+
+static int test_sem_clockwait(void)
+{
+	return sync_case(a_sem_clock, NULL, post_sem);
+}
+
+/*
+ * The timed semaphore waits' own results, outside UMCG and in a worker
+ * (the fully static build reaches libc another way than the shared one):
+ * a token is taken, an empty semaphore times out, a bad deadline or clock
+ * is EINVAL, and a waiter that gave up leaves no waiter count behind that
+ * would make the next post wake nobody.
+ */
+static int sem_results(void)
+{
+	struct timespec past = { .tv_sec = 0, .tv_nsec = 0 };
+	struct timespec bad = { .tv_sec = 0, .tv_nsec = 1000000000L };
+	struct timespec soon;
+	sem_t sem;
+	int v = -1;
+
+	if (sem_init(&sem, 0, 1))
+		return 1;
+	soon = sem_deadline(CLOCK_REALTIME);
+	if (sem_timedwait(&sem, &soon) != 0)
+		return 2;
+	clock_gettime(CLOCK_MONOTONIC, &soon);
+	soon.tv_nsec += 2000000;
+	if (soon.tv_nsec >= 1000000000L) {
+		soon.tv_sec++;
+		soon.tv_nsec -= 1000000000L;
+	}
+	errno = 0;
+	if (sem_clockwait(&sem, CLOCK_MONOTONIC, &soon) != -1 || errno != ETIMEDOUT)
+		return 3;
+	errno = 0;
+	if (sem_timedwait(&sem, &past) != -1 || errno != ETIMEDOUT)
+		return 4;
+	errno = 0;
+	if (sem_timedwait(&sem, &bad) != -1 || errno != EINVAL)
+		return 5;
+	errno = 0;
+	if (sem_clockwait(&sem, CLOCK_PROCESS_CPUTIME_ID, &soon) != -1 ||
+	    errno != EINVAL)
+		return 6;
+	if (sem_post(&sem) || sem_getvalue(&sem, &v) || v != 1)
+		return 7;
+	if (sem_trywait(&sem) || sem_destroy(&sem))
+		return 8;
+	return 0;
+}
+
+static int sem_results_worker(struct t_worker *w)
+{
+	(void)w;
+	return sem_results();
+}
+
+static int test_sem_timed_results(void)
+{
+	struct t_server s;
+	int r;
+
+	r = sem_results();
+	T_CHECK(r == 0, "outside UMCG: step %d failed (errno %s)", r,
+		strerror(errno));
+	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "server");
+	T_CHECK(t_worker_spawn(&s, sem_results_worker, NULL), "worker");
+	T_CHECK(t_server_run(&s) == 0, "server loop failed");
+	r = t_workers_failed(&s);
+	t_server_fini(&s);
+	T_CHECK(r == 0, "in a worker: a step failed");
+	return 0;
+}
+
 static int test_barrier(void)
 {
 	return sync_case(a_barrier, NULL, meet_bar);
@@ -609,6 +720,9 @@ int main(int argc, char **argv)
 	T_RUN(test_cond_wait, nfail);
 	T_RUN(test_rwlock, nfail);
 	T_RUN(test_sem_wait, nfail);
+	T_RUN(test_sem_timedwait, nfail);
+	T_RUN(test_sem_clockwait, nfail);
+	T_RUN(test_sem_timed_results, nfail);
 	T_RUN(test_barrier, nfail);
 	T_RUN(test_join, nfail);
 	T_RUN(test_waitpid, nfail);
