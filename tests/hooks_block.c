@@ -629,6 +629,29 @@ static int sem_results(void)
 	return 0;
 }
 
+static void *post_later(void *arg)
+{
+	t_msleep(5);
+	sem_post(arg);
+	return NULL;
+}
+
+/* A post wakes a timed waiter, for a private and a process-shared sem_t. */
+static int sem_post_wakes(int pshared)
+{
+	struct timespec ts = sem_deadline(CLOCK_MONOTONIC);
+	pthread_t t;
+	sem_t sem;
+	int r;
+
+	if (sem_init(&sem, pshared, 0) || pthread_create(&t, NULL, post_later, &sem))
+		return 1;
+	r = sem_clockwait(&sem, CLOCK_MONOTONIC, &ts);
+	pthread_join(t, NULL);
+	sem_destroy(&sem);
+	return r;
+}
+
 static int sem_results_worker(struct t_worker *w)
 {
 	(void)w;
@@ -643,6 +666,8 @@ static int test_sem_timed_results(void)
 	r = sem_results();
 	T_CHECK(r == 0, "outside UMCG: step %d failed (errno %s)", r,
 		strerror(errno));
+	T_CHECK(sem_post_wakes(0) == 0, "private: %s", strerror(errno));
+	T_CHECK(sem_post_wakes(1) == 0, "process-shared: %s", strerror(errno));
 	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "server");
 	T_CHECK(t_worker_spawn(&s, sem_results_worker, NULL), "worker");
 	T_CHECK(t_server_run(&s) == 0, "server loop failed");

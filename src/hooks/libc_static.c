@@ -18,6 +18,8 @@
  *    cancellation point like glibc's: asynchronous cancellation is on
  *    only around the call (pthread_setcanceltype), as glibc's
  *    SYSCALL_CANCEL does.  EINTR reaches the caller as from libc.
+ *    sem_timedwait and sem_clockwait do glibc's part of the work too, on
+ *    its semaphore word: their bodies are out of any link's reach.
  * 3. glibc's internal name that only libc.a defines (__pthread_cond_wait,
  *    __new_sem_wait, ...).  libc.so has no such names, so they are weak
  *    references (a program with a shared libc never uses them), and each
@@ -32,9 +34,11 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <libintl.h>
+#include <linux/futex.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
@@ -558,6 +562,122 @@ int umcg_static___ppoll_chk(struct pollfd *fds, nfds_t n,
 }
 
 /*
+ * sem_timedwait and sem_clockwait.  libc.a defines their bodies in archive
+ * members that nothing else needs and under names libc.so lacks, so no
+ * reference of ours can pull them into a static link without breaking the
+ * shared one.  They are made here from the system call instead, on glibc's
+ * semaphore (x86-64, 64-bit atomics, the layout since glibc 2.21): the low
+ * half of the first word counts the tokens, the high half the waiters, and
+ * sem_post() wakes the futex on the low half only if a waiter is counted.
+ * A waiter counts itself in, sleeps while there is no token, and takes a
+ * token and counts itself out in one compare-and-swap.
+ */
+struct glibc_sem {
+	_Atomic uint64_t data;
+	int private;		/* 0, or FUTEX_PRIVATE_FLAG if process-shared */
+	int pad;
+};
+
+_Static_assert(sizeof(struct glibc_sem) <= sizeof(sem_t),
+	       "sem_t is smaller than glibc's semaphore");
+
+#define SEM_WAITER	(1ULL << 32)
+#define SEM_TOKENS	0xffffffffULL
+
+static void sem_count_out(void *arg)
+{
+	struct glibc_sem *g = arg;
+
+	atomic_fetch_sub(&g->data, SEM_WAITER);
+}
+
+/* The futex word: the token count, the low half of data (little endian). */
+static uint32_t *sem_futex(struct glibc_sem *g)
+{
+	return (uint32_t *)&g->data;
+}
+
+/*
+ * Take a token, sleeping while there is none: 0, or the error number that
+ * ended the sleep (ETIMEDOUT, EINTR), after counting the caller out.
+ */
+static int sem_take(struct glibc_sem *g, int op, const struct timespec *abs)
+{
+	uint64_t d = atomic_load(&g->data);
+
+	for (;;) {
+		if (d & SEM_TOKENS) {
+			if (atomic_compare_exchange_weak(&g->data, &d,
+							 d - 1 - SEM_WAITER))
+				return 0;
+			continue;
+		}
+		if (CANCELLABLE(SYS_futex, sem_futex(g), op, 0, abs, NULL,
+				FUTEX_BITSET_MATCH_ANY) != 0 &&
+		    errno != EAGAIN) {
+			int err = errno;
+
+			sem_count_out(g);
+			return err;
+		}
+		d = atomic_load(&g->data);
+	}
+}
+
+static int sem_wait_slow(struct glibc_sem *g, clockid_t clk,
+			 const struct timespec *abs)
+{
+	/* glibc's flag is inverted: 0 asks for a private futex */
+	int op = ((FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG) ^ g->private) |
+		 (clk == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+	int err;
+
+	atomic_fetch_add(&g->data, SEM_WAITER);
+	/* a cancelled waiter must not stay counted: posts would wake nobody */
+	pthread_cleanup_push(sem_count_out, g);
+	err = sem_take(g, op, abs);
+	pthread_cleanup_pop(0);
+	return err;
+}
+
+static int sem_wait_until(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+	int err;
+
+	if (abs->tv_nsec < 0 || abs->tv_nsec >= 1000000000L) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (sem_trywait(s) == 0)
+		return 0;
+	if (errno != EAGAIN)
+		return -1;
+	/* the kernel would refuse a negative deadline with EINVAL */
+	err = abs->tv_sec < 0 ? ETIMEDOUT :
+	      sem_wait_slow((struct glibc_sem *)s, clk, abs);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int umcg_static_sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+	return sem_wait_until(s, CLOCK_REALTIME, abs);
+}
+
+int umcg_static_sem_clockwait(sem_t *s, clockid_t clk,
+			      const struct timespec *abs)
+{
+	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC) {
+		errno = EINVAL;
+		return -1;
+	}
+	return sem_wait_until(s, clk, abs);
+}
+
+/*
  * 3. Names only libc.a has.  Weak: a shared libc has none of them, and a
  * program linked with one never calls these.  The anchors make a static
  * link pull the archive member that defines them.
@@ -574,10 +694,6 @@ int __pthread_mutex_lock(pthread_mutex_t *m) __attribute__((weak));
 int __pthread_rwlock_rdlock(pthread_rwlock_t *l) __attribute__((weak));
 int __pthread_rwlock_wrlock(pthread_rwlock_t *l) __attribute__((weak));
 int __new_sem_wait(sem_t *s) __attribute__((weak));
-int ___sem_timedwait64(sem_t *s, const struct timespec *abs)
-	__attribute__((weak));
-int ___sem_clockwait64(sem_t *s, clockid_t clk, const struct timespec *abs)
-	__attribute__((weak));
 
 /*
  * The anchors: libc.a's cnd_wait.o needs __pthread_cond_wait (whose member
@@ -659,19 +775,4 @@ int umcg_static_sem_wait(sem_t *s)
 	if (!__new_sem_wait)
 		unreachable("sem_wait");
 	return __new_sem_wait(s);
-}
-
-int umcg_static_sem_timedwait(sem_t *s, const struct timespec *abs)
-{
-	if (!___sem_timedwait64)
-		unreachable("sem_timedwait");
-	return ___sem_timedwait64(s, abs);
-}
-
-int umcg_static_sem_clockwait(sem_t *s, clockid_t clk,
-			      const struct timespec *abs)
-{
-	if (!___sem_clockwait64)
-		unreachable("sem_clockwait");
-	return ___sem_clockwait64(s, clk, abs);
 }
