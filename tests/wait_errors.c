@@ -7,7 +7,8 @@
  * next_tid a worker on another server's list, a worker or server that is
  * not RUNNABLE (EAGAIN), and ETIMEDOUT on each registration clock (never
  * before the deadline on that clock).  After every failure the caller's
- * state is RUNNING again, flags cleared, user bits kept.
+ * state is RUNNING again, flags cleared, user bits kept, and next_tid is
+ * exactly what it was (no UMCG_TID_RUNNING left by a wake that failed).
  */
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -57,8 +58,11 @@ static int wait_expect(uint32_t state, uint32_t next_tid, uint64_t timeout,
 		T_FAIL("line %d: state %s after wait from %s, want RUNNING%s",
 		       line, t_state_str(st, b), t_state_str(state, b2),
 		       user ? " + user bits" : "");
-	if ((t_load32(&server_task->next_tid) & ~UMCG_TID_RUNNING) !=
-	    (next_tid & ~UMCG_TID_RUNNING))
+	/*
+	 * Exact: TID_RUNNING is written back only once the named task was
+	 * woken, and a wake that failed takes it back (step 5).
+	 */
+	if (t_load32(&server_task->next_tid) != next_tid)
 		T_FAIL("line %d: next_tid %#x changed to %#x", line, next_tid,
 		       t_load32(&server_task->next_tid));
 	return 0;
