@@ -233,12 +233,7 @@ static int test_named_still_listed(void)
 	T_CHECK(st == UMCG_TASK_RUNNABLE, "worker stopped in state %s, want "
 		"RUNNABLE (parked)", t_state_str(st, b));
 	/* Its timeout queues it; we look without taking the list. */
-	while (t_load64(&srv.task.runnable_workers_ptr) == 0)
-		t_msleep(1);
-	T_CHECK(t_load64(&srv.task.runnable_workers_ptr) == (uintptr_t)&w->task,
-		"list head %#llx, want the worker %p",
-		(unsigned long long)t_load64(&srv.task.runnable_workers_ptr),
-		(void *)&w->task);
+	T_CHECK(t_listed(&srv, w), "timed-out worker not listed");
 	r = t_server_wait(&srv, tid, t_after(srv.clock, 5 * T_SEC));
 	T_CHECK(r == -EAGAIN, "naming a listed worker: %d (%s), want EAGAIN",
 		r, strerror(-r));
