@@ -48,7 +48,6 @@ export TEST_TIMEOUT
 # <tests>: the test binaries (names in tests/) run for this mutant: the
 # fast ones that cover the mutated code.
 
-ids=""
 list_mode=0
 
 m() {
