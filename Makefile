@@ -82,7 +82,7 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean
+.PHONY: install uninstall deb-check all lib check check-plain bench mutants run kernel-check clean
 all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
@@ -177,6 +177,10 @@ check-plain: all
 bench: all
 	bench/run.sh $(O)
 
+# Mutation testing (docs/testing.md): not in check or CI, it takes minutes.
+mutants:
+	tools/mutants.sh
+
 run: lib $(O)/examples/demo
 	$(O)/examples/demo
 
@@ -219,4 +223,4 @@ uninstall:
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/$(notdir $(patsubst %/,%,$(dir $(p))))/$(notdir $(p)))
 
 clean:
-	rm -rf build build-thread build-address
+	rm -rf build build-thread build-address build-mutant

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
@@ -193,15 +194,98 @@ void bench_baton_pass(struct bench_baton *to)
 {
 	/* seq_cst store before the wake: pairs with the waiter's re-check */
 	atomic_store(&to->word, 1);
-	syscall(SYS_futex, &to->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* a polling waiter that is not in FUTEX_WAIT needs no wake-up */
+	if (!to->poll_ns || atomic_load(&to->sleepers))
+		syscall(SYS_futex, &to->word, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+}
+
+/*
+ * The shape of the emul server's poll (src/emul/emul.c, server_wait()):
+ * at most BENCH_POLL_YIELDS sched_yield()s within poll_ns, and only when
+ * the previous wait was that short too.
+ */
+#define BENCH_POLL_YIELDS 4
+
+static void baton_poll(struct bench_baton *self, uint64_t start)
+{
+	if (self->last_wait_ns > self->poll_ns)
+		return;
+	for (int i = 0; i < BENCH_POLL_YIELDS; i++) {
+		if (atomic_load(&self->word))
+			return;
+		if (bench_now() - start > self->poll_ns)
+			return;
+		sched_yield();
+	}
 }
 
 void bench_baton_wait(struct bench_baton *self)
 {
-	while (!atomic_load(&self->word))
+	uint64_t start = self->poll_ns ? bench_now() : 0;
+
+	if (self->poll_ns)
+		baton_poll(self, start);
+	while (!atomic_load(&self->word)) {
+		if (!self->poll_ns) {
+			syscall(SYS_futex, &self->word, FUTEX_WAIT_PRIVATE, 0,
+				NULL, NULL, 0);
+			continue;
+		}
+		/* seq_cst before the futex compares: pairs with the passer */
+		atomic_fetch_add(&self->sleepers, 1);
 		syscall(SYS_futex, &self->word, FUTEX_WAIT_PRIVATE, 0, NULL,
 			NULL, 0);
+		atomic_fetch_sub(&self->sleepers, 1);
+	}
+	if (self->poll_ns)
+		self->last_wait_ns = bench_now() - start;
 	atomic_store(&self->word, 0);
+}
+
+void bench_baton_set_poll(struct bench_baton *b, uint64_t poll_ns)
+{
+	b->poll_ns = poll_ns;
+	b->last_wait_ns = 0;
+}
+
+/* emul's default of UMCG_SERVER_SPIN_NS (src/emul/emul.c) */
+#define BENCH_EMUL_POLL_NS 20000
+
+uint64_t bench_server_poll_ns(void)
+{
+	const char *env = getenv("UMCG_SERVER_SPIN_NS");
+
+	if (strcmp(umcg_backend_name(), "emul"))
+		return 0;
+	return env ? strtoull(env, NULL, 0) : BENCH_EMUL_POLL_NS;
+}
+
+const char *bench_poll_suffix(void)
+{
+	return !strcmp(umcg_backend_name(), "emul") && !bench_server_poll_ns() ?
+	       ".nopoll" : "";
+}
+
+int bench_rerun_without_poll(char **argv)
+{
+	pid_t pid;
+	int st;
+
+	if (!bench_server_poll_ns())
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork");
+	if (pid == 0) {
+		setenv("UMCG_SERVER_SPIN_NS", "0", 1);
+		execv("/proc/self/exe", argv);
+		bench_die("execv");
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		bench_die("waitpid");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
 static void *relay_main(void *arg)

@@ -92,10 +92,36 @@ void bench_interleave(unsigned rounds, unsigned per_round, unsigned n,
  */
 struct bench_baton {
 	_Atomic uint32_t word;
+	_Atomic uint32_t sleepers;	/* in FUTEX_WAIT (polling batons) */
+	uint64_t poll_ns;		/* 0: never polls */
+	uint64_t last_wait_ns;
 } __attribute__((aligned(64)));
 
 void bench_baton_pass(struct bench_baton *to);
 void bench_baton_wait(struct bench_baton *self);
+
+/*
+ * The poll of the emul server (docs/bench.md, "The server's poll"), for a
+ * baseline's server-like thread: with @poll_ns > 0, bench_baton_wait() on
+ * @b first polls as the emul server's untimed umcg_wait() does (at most 4
+ * sched_yield()s within @poll_ns, only after a wait that short), and a
+ * pass skips FUTEX_WAKE while the waiter is not in FUTEX_WAIT, as emul's
+ * wakers do.  0 (the default): the plain handoff.
+ */
+void bench_baton_set_poll(struct bench_baton *b, uint64_t poll_ns);
+
+/* The bound of the server's poll here: 0 off emul or with it turned off. */
+uint64_t bench_server_poll_ns(void);
+
+/* ".nopoll" on emul with the server's poll off, else "": for result names. */
+const char *bench_poll_suffix(void);
+
+/*
+ * If the server polls, run this program again (argv of main) with
+ * UMCG_SERVER_SPIN_NS=0, so its ".nopoll" results follow; the exit status
+ * for main, 0 when there was nothing to run.
+ */
+int bench_rerun_without_poll(char **argv);
 
 /*
  * A plain (never registered) thread that forever waits for its baton, runs

@@ -13,6 +13,7 @@
  * thread, which passes one to B' (two futex wake+wait handoffs).  All
  * threads on one CPU.  Median of per-batch means; batches interleaved.
  */
+#include <stdio.h>
 #include "bench.h"
 
 #define OPS		200	/* operations per batch */
@@ -70,20 +71,25 @@ static void run_baseline(struct bench_series *out)
 		bench_series_add(out, bench_batch_ns(&batch));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static void (*const fns[])(struct bench_series *) = {
 		run_umcg, run_baseline,
 	};
 	struct bench_series res[2] = { { 0 } };
+	char name[64];
 
+	(void)argc;
 	bench_note("cpu %d, backend %s", bench_pin(), umcg_backend_name());
 	bench_sched_init(&server);
+	/* The baseline's server polls as ours does (docs/bench.md). */
+	bench_baton_set_poll(&main_baton, bench_server_poll_ns());
 	for (int i = 0; i < 2; i++) {
 		bench_worker_start(&server, &workers[i], worker_fn, NULL);
 		bench_relay_start(&relays[i], relay_step, NULL);
 	}
 	bench_interleave(bench_scaled(ROUNDS), PER_ROUND, 2, fns, res);
-	bench_report("yield_via_server", &res[0], &res[1]);
-	return 0;
+	snprintf(name, sizeof(name), "yield_via_server%s", bench_poll_suffix());
+	bench_report(name, &res[0], &res[1]);
+	return bench_rerun_without_poll(argv);
 }

@@ -5,8 +5,12 @@
  * and writable memory (EFAULT), clock, already registered, zero fields,
  * role state and server_tid (EINVAL), server_tid not a server of this
  * process (ESRCH); and for UNREGISTER: not registered / other task / wrong
- * role / not RUNNING (EINVAL).  Where two checks fail at once the earlier
- * one's errno must win.  A failed call must leave the caller unregistered.
+ * role / not RUNNING (EINVAL), while RUNNING with flags and user bits is
+ * fine (flags cleared, user bits kept).  Where two checks fail at once the
+ * earlier one's errno must win.  A failed call must leave the caller
+ * unregistered.  A forced kernel backend (UMCG_BACKEND=kernel) fails every
+ * call with ENOSYS exactly when the kernel has no UMCG (the automatic
+ * choice then is emul), and works where it has.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -385,8 +389,9 @@ static int test_unregister(void)
 	T_CHECK_ERR(umcg_ctl(UMCG_CTL_UNREGISTER, t, 0), EINVAL);
 	/* NULL is EFAULT even for a registered caller (step 3 before 4). */
 	T_CHECK_ERR(umcg_ctl(UMCG_CTL_UNREGISTER, NULL, 0), EFAULT);
-	/* RUNNING with user bits; the clock is ignored. */
-	t_store32(&t->state, UMCG_TASK_RUNNING | 0x50000);
+	/* RUNNING with flags and user bits; the clock is ignored. */
+	t_store32(&t->state, UMCG_TASK_RUNNING | UMCG_TF_PREEMPT |
+			     UMCG_TF_COND_WAIT | 0x50000);
 	T_CHECK_OK(umcg_ctl(UMCG_CTL_UNREGISTER, t, -1));
 	T_CHECK(t->state == 0x50000, "state %#x after unregister, want 0x50000",
 		t->state);
@@ -396,11 +401,80 @@ static int test_unregister(void)
 	return still_unregistered();
 }
 
+/* ---- a forced kernel backend -------------------------------------------- */
+
+enum { BACKEND_KERNEL = 10, BACKEND_EMUL = 11, FORCED_ENOSYS = 12 };
+
+static const char *self_exe;
+
+/* Run this program again as "<prog> @mode" with UMCG_BACKEND=@backend. */
+static int exec_mode(void *arg)
+{
+	const char *mode = arg;
+	char *argv[] = { (char *)self_exe, (char *)mode, NULL };
+
+	if (!strcmp(mode, "--forced-kernel"))
+		setenv("UMCG_BACKEND", "kernel", 1);
+	else
+		unsetenv("UMCG_BACKEND");
+	execv("/proc/self/exe", argv);
+	return 1;
+}
+
+/* The automatic choice: kernel exactly when the kernel has UMCG. */
+static int auto_main(void)
+{
+	const char *name = umcg_backend_name();
+
+	return !strcmp(name, "kernel") ? BACKEND_KERNEL :
+	       !strcmp(name, "emul") ? BACKEND_EMUL : 1;
+}
+
+static int forced_kernel_main(void)
+{
+	struct umcg_task *t = new_server_task();
+
+	if (strcmp(umcg_backend_name(), "kernel"))
+		return 2;
+	if (umcg_ctl(UMCG_CTL_REGISTER, t, CLOCK_MONOTONIC) == 0)
+		return umcg_ctl(UMCG_CTL_UNREGISTER, t, 0) ? 3 : 0;
+	if (errno != ENOSYS)
+		return 4;
+	if (umcg_wait(0, 0) != -1 || errno != ENOSYS)
+		return 5;
+	if (umcg_kick(0, t_gettid()) != -1 || errno != ENOSYS)
+		return 6;
+	if (umcg_ctl(UMCG_CTL_UNREGISTER, t, 0) != -1 || errno != ENOSYS)
+		return 7;
+	return FORCED_ENOSYS;
+}
+
+static int test_forced_kernel(void)
+{
+	int chosen = t_fork_run(exec_mode, "--auto");
+	int forced = t_fork_run(exec_mode, "--forced-kernel");
+
+	T_CHECK(chosen == BACKEND_KERNEL || chosen == BACKEND_EMUL,
+		"automatic choice: child exit %d", chosen);
+	if (chosen == BACKEND_KERNEL)
+		T_CHECK(forced == 0, "kernel with UMCG, forced kernel backend: "
+			"child exit %d, want 0 (its calls work)", forced);
+	else
+		T_CHECK(forced == FORCED_ENOSYS, "kernel without UMCG, forced "
+			"kernel backend: child exit %d, want %d (every call "
+			"ENOSYS)", forced, FORCED_ENOSYS);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
 
-	(void)argc;
+	if (argc > 1 && !strcmp(argv[1], "--auto"))
+		return auto_main();
+	if (argc > 1 && !strcmp(argv[1], "--forced-kernel"))
+		return forced_kernel_main();
+	self_exe = argv[0];
 	t_init(argv[0], 60);
 	T_RUN(test_flags, nfail);
 	T_RUN(test_alignment, nfail);
@@ -412,5 +486,6 @@ int main(int argc, char **argv)
 	T_RUN(test_worker_server_unregistered, nfail);
 	T_RUN(test_worker_state_and_server, nfail);
 	T_RUN(test_unregister, nfail);
+	T_RUN(test_forced_kernel, nfail);
 	return t_finish(nfail);
 }

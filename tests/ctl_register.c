@@ -257,6 +257,36 @@ static int test_user_bits(void)
 	return 0;
 }
 
+/* A worker may register with user bits: they are kept from the start. */
+static int regbits_worker(struct t_worker *w)
+{
+	return umcg_task_state(&w->task) != (UMCG_TASK_RUNNING | 0x350000u);
+}
+
+static int test_register_with_user_bits(void)
+{
+	struct t_server s;
+	struct t_worker *w;
+	uint32_t st;
+
+	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
+	w = t_worker_new(&s, regbits_worker, NULL);
+	T_CHECK(w, "worker");
+	t_store32(&w->task.state, UMCG_TASK_BLOCKED | 0x350000u);
+	T_CHECK(t_worker_start(w) == 0, "worker thread");
+	T_CHECK(t_queued(&s, w), "worker not queued");
+	st = umcg_task_state(&w->task);
+	T_CHECK(st == (UMCG_TASK_RUNNABLE | 0x350000u),
+		"new worker queued in state %#x, want RUNNABLE|0x350000", st);
+	T_CHECK(t_run_expect(&s, w, 0x350000u), "worker did not finish");
+	T_CHECK(atomic_load(&w->result) == 0,
+		"worker ran without its user bits");
+	T_CHECK(atomic_load(&w->reg_errno) == 0, "registration: %s",
+		strerror(atomic_load(&w->reg_errno)));
+	t_server_fini(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
@@ -266,5 +296,6 @@ int main(int argc, char **argv)
 	T_RUN(test_register_each_clock, nfail);
 	T_RUN(test_reregister, nfail);
 	T_RUN(test_user_bits, nfail);
+	T_RUN(test_register_with_user_bits, nfail);
 	return t_finish(nfail);
 }

@@ -4,7 +4,8 @@
  * check; tid not a registered task of this process: ESRCH), and kicks
  * without UMCG_TF_PREEMPT, which change nothing: a RUNNING worker keeps
  * running and is not queued, a BLOCKED worker stays blocked, a parked
- * worker stays parked and unqueued.  (Kicking a server: wait_server.c;
+ * worker stays parked and unqueued, a queued worker stays RUNNABLE on its
+ * server's list.  (Kicking a server: wait_server.c;
  * preemption: preempt.c.)
  */
 #include <stdlib.h>
@@ -184,6 +185,36 @@ static int test_parked_worker_unchanged(void)
 	return 0;
 }
 
+static int quick(struct t_worker *w)
+{
+	(void)w;
+	return 0;
+}
+
+static int test_queued_worker_unchanged(void)
+{
+	struct t_worker *w;
+	uint32_t st;
+	char b[64];
+
+	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
+	w = t_worker_spawn(&s, quick, NULL);
+	T_CHECK(w && t_listed(&s, w), "new worker not queued");
+	T_CHECK_OK(umcg_kick(0, w->tid));
+	t_msleep(20);
+	st = umcg_task_state(&w->task);
+	T_CHECK(st == UMCG_TASK_RUNNABLE, "kicked queued worker: state %s",
+		t_state_str(st, b));
+	T_CHECK(t_load64(&s.task.runnable_workers_ptr) == (uintptr_t)&w->task &&
+		!umcg_runnable_next(&w->task),
+		"kicked queued worker left the list or was pushed again");
+	T_CHECK(t_queued(&s, w), "queued worker not on the list alone");
+	T_CHECK(t_run_expect(&s, w, UMCG_TASK_NONE), "worker did not finish");
+	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
+	t_server_fini(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
@@ -195,5 +226,6 @@ int main(int argc, char **argv)
 	T_RUN(test_running_worker_unchanged, nfail);
 	T_RUN(test_blocked_worker_unchanged, nfail);
 	T_RUN(test_parked_worker_unchanged, nfail);
+	T_RUN(test_queued_worker_unchanged, nfail);
 	return t_finish(nfail);
 }

@@ -788,6 +788,22 @@ int t_queued(struct t_server *s, struct t_worker *w)
 	return 0;
 }
 
+int t_listed(struct t_server *s, struct t_worker *w)
+{
+	uint64_t end = t_after(CLOCK_MONOTONIC, 20 * T_SEC);
+	uint64_t head;
+
+	/* A push wakes only a waiting server: ours is RUNNING, so it polls. */
+	while (!(head = t_load64(&s->task.runnable_workers_ptr)) &&
+	       t_now(CLOCK_MONOTONIC) < end)
+		t_msleep(1);
+	if (head == (uintptr_t)&w->task)
+		return 1;
+	t_report(__FILE__, __LINE__, "worker %d not listed: list head %#llx",
+		 w->idx, (unsigned long long)head);
+	return 0;
+}
+
 struct t_worker *t_setup_queued(struct t_server *s, t_worker_fn fn, void *arg)
 {
 	struct t_worker *w;

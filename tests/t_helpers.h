@@ -370,6 +370,13 @@ struct t_worker *t_setup_queued(struct t_server *s, t_worker_fn fn, void *arg);
 int t_queued(struct t_server *s, struct t_worker *w);
 
 /*
+ * Wait (up to 20 s, polling) until @w heads @s's runnable list, without
+ * taking the list: for a case that acts on a worker while it is queued.
+ * 1 if so, 0 with the reason printed.
+ */
+int t_listed(struct t_server *s, struct t_worker *w);
+
+/*
  * Run @w once with t_server_run_one(); 1 if that returned 0 and @w then
  * was in state @want (user bits and flags included: exact), 0 with the
  * reason printed.

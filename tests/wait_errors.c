@@ -7,7 +7,11 @@
  * next_tid a worker on another server's list, a worker or server that is
  * not RUNNABLE (EAGAIN), and ETIMEDOUT on each registration clock (never
  * before the deadline on that clock).  After every failure the caller's
- * state is RUNNING again, flags cleared, user bits kept.
+ * state is RUNNING again, flags cleared, user bits kept, and next_tid is
+ * exactly what it was (no UMCG_TID_RUNNING left by a wake that failed).
+ * Step 4 fails before step 5 looks at next_tid: a worker named by a wait
+ * in the wrong state is not started.  Bit 30 of next_tid is no part of the
+ * tid: ignored, and kept in the write-back.
  */
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -57,8 +61,11 @@ static int wait_expect(uint32_t state, uint32_t next_tid, uint64_t timeout,
 		T_FAIL("line %d: state %s after wait from %s, want RUNNING%s",
 		       line, t_state_str(st, b), t_state_str(state, b2),
 		       user ? " + user bits" : "");
-	if ((t_load32(&server_task->next_tid) & ~UMCG_TID_RUNNING) !=
-	    (next_tid & ~UMCG_TID_RUNNING))
+	/*
+	 * Exact: TID_RUNNING is written back only once the named task was
+	 * woken, and a wake that failed takes it back (step 5).
+	 */
+	if (t_load32(&server_task->next_tid) != next_tid)
 		T_FAIL("line %d: next_tid %#x changed to %#x", line, next_tid,
 		       t_load32(&server_task->next_tid));
 	return 0;
@@ -299,6 +306,46 @@ static int test_eagain_blocked_worker(void)
 	return 0;
 }
 
+static int exit_worker(struct t_worker *w)
+{
+	(void)w;
+	return 0;
+}
+
+static int test_step4_before_step5(void)
+{
+	struct t_server s;
+	struct t_worker *w = t_setup_queued(&s, exit_worker, NULL);
+	uint32_t wt, bit30 = 0x40000000u;
+	char b[64];
+	int r;
+
+	T_CHECK(w, "setup");
+	server_task = &s.task;
+	wt = (uint32_t)atomic_load(&w->tid);
+	/* Our own RUNNABLE worker, off the list: runnable, but not from here. */
+	EXPECT(UMCG_TASK_RUNNING, wt, SOON, EAGAIN);
+	EXPECT(UMCG_TASK_RUNNABLE, wt, SOON, EAGAIN);
+	EXPECT(UMCG_TASK_RUNNING | UMCG_TF_COND_WAIT | 0x20000, wt, SOON, EAGAIN);
+	T_CHECK(umcg_task_state(&w->task) == UMCG_TASK_RUNNABLE,
+		"worker named by waits that failed at step 4: state %s",
+		t_state_str(umcg_task_state(&w->task), b));
+	r = t_server_wait(&s, wt | bit30, SOON);
+	T_CHECK(r == 0, "naming %#x (bit 30 set): %d (%s)", wt | bit30, r,
+		strerror(-r));
+	T_CHECK(t_load32(&s.task.next_tid) == (wt | bit30 | UMCG_TID_RUNNING),
+		"next_tid %#x, want %#x", t_load32(&s.task.next_tid),
+		wt | bit30 | UMCG_TID_RUNNING);
+	T_CHECK(t_state(&w->task) == UMCG_TASK_NONE,
+		"worker woke us in state %s, want NONE (it exited)",
+		t_state_str(umcg_task_state(&w->task), b));
+	t_store32(&s.task.next_tid, 0);
+	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
+	t_server_fini(&s);
+	server_task = NULL;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
@@ -312,5 +359,6 @@ int main(int argc, char **argv)
 	T_RUN(test_etimedout_clocks, nfail);
 	T_RUN(test_eagain_next_tid, nfail);
 	T_RUN(test_eagain_blocked_worker, nfail);
+	T_RUN(test_step4_before_step5, nfail);
 	return t_finish(nfail);
 }

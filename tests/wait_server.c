@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: umcg_wait() on a server.  A server sleeping in umcg_wait()
- * is woken by umcg_kick() (returns 0); a kick that lands between
+ * is woken by umcg_kick() (returns 0), with UINT64_MAX (never times out)
+ * as with a deadline; a kick that lands between
  * RUNNABLE|COND_WAIT and the wait makes the state RUNNING and the wait
  * fail with EAGAIN.  Two servers ping-pong through next_tid (wake/wait):
  * each wait wakes the other, writes UMCG_TID_RUNNING back, and they
@@ -16,12 +17,21 @@
 static struct t_server s1;
 static atomic_int helper_go, helper_done;
 
-/* Kick s1 once it is inside umcg_wait() (RUNNABLE, COND_WAIT cleared). */
+/*
+ * Kick s1 once it is inside umcg_wait() (RUNNABLE, COND_WAIT cleared); with
+ * @arg, 50 ms later, after checking that it still waits (-2 if not).
+ */
 static void *kick_when_waiting(void *arg)
 {
-	(void)arg;
 	while (umcg_task_state(&s1.task) != UMCG_TASK_RUNNABLE)
 		;
+	if (arg) {
+		t_msleep(50);
+		if (umcg_task_state(&s1.task) != UMCG_TASK_RUNNABLE) {
+			atomic_store(&helper_done, -2);
+			return NULL;
+		}
+	}
 	if (umcg_kick(0, s1.tid) != 0)
 		atomic_store(&helper_done, -errno);
 	else
@@ -29,17 +39,18 @@ static void *kick_when_waiting(void *arg)
 	return NULL;
 }
 
-static int test_kick_wakes_waiting_server(void)
+static int kick_wakes(bool forever)
 {
 	pthread_t th;
 	uint32_t st;
 
 	T_CHECK(t_server_init(&s1, 1, CLOCK_MONOTONIC) == 0, "register");
 	atomic_store(&helper_done, 0);
-	T_CHECK(pthread_create(&th, NULL, kick_when_waiting, NULL) == 0,
-		"thread");
+	T_CHECK(pthread_create(&th, NULL, kick_when_waiting,
+			       forever ? &s1 : NULL) == 0, "thread");
 	T_CHECK(t_set_cond_wait(&s1.task) == 0, "state");
-	T_CHECK_OK(umcg_wait(0, t_after(s1.clock, 20 * T_SEC)));
+	T_CHECK_OK(umcg_wait(0, forever ? T_FOREVER :
+				t_after(s1.clock, 20 * T_SEC)));
 	pthread_join(th, NULL);
 	T_CHECK(atomic_load(&helper_done) == 1, "umcg_kick failed: %d",
 		atomic_load(&helper_done));
@@ -47,6 +58,16 @@ static int test_kick_wakes_waiting_server(void)
 	T_CHECK(st == UMCG_TASK_RUNNING, "state %#x after wake", st);
 	t_server_fini(&s1);
 	return 0;
+}
+
+static int test_kick_wakes_waiting_server(void)
+{
+	return kick_wakes(false);
+}
+
+static int test_kick_wakes_forever_wait(void)
+{
+	return kick_wakes(true);
 }
 
 static void *kick_now(void *arg)
@@ -296,6 +317,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	t_init(argv[0], 90);
 	T_RUN(test_kick_wakes_waiting_server, nfail);
+	T_RUN(test_kick_wakes_forever_wait, nfail);
 	T_RUN(test_kick_before_wait, nfail);
 	T_RUN(test_server_pingpong, nfail);
 	T_RUN(test_tid_running_only_checks, nfail);

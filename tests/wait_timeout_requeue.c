@@ -15,6 +15,11 @@
  * any.  Run with both threads pinned to one CPU (the worker's timeout
  * wakes it on the server's CPU) and unpinned.
  *
+ * test_named_still_listed: until its server takes it off the list, a
+ * timed-out worker counts as on it, and naming it fails with EAGAIN (next_tid
+ * left without UMCG_TID_RUNNING, the worker left RUNNABLE and listed): run
+ * at once, it would be run a second time when the server takes its list.
+ *
  * The suite runs TIMEOUTS_DEFAULT timeouts per case; "wait_timeout_requeue
  * <n>" runs n (the figure of the original report was 2,000).  How late the
  * worker ran after its deadline is printed, never asserted.
@@ -195,6 +200,61 @@ static int test_unpinned(void)
 	return run_scenario(0);
 }
 
+/* ---- a timed-out worker still on the list may not be named ------------ */
+
+static int once_worker(struct t_worker *w)
+{
+	int r;
+
+	t_store32(&w->task.next_tid, 0);
+	if (t_set_cond_wait(&w->task) || umcg_kick(0, w->srv->tid) != 0)
+		return 1;
+	r = umcg_wait(0, t_after(w->srv->clock, 2 * T_MS)) ? errno : 0;
+	if (r != ETIMEDOUT) {
+		fprintf(stderr, "worker: timed wait: %d (%s), want ETIMEDOUT\n",
+			r, strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
+static int test_named_still_listed(void)
+{
+	struct t_server srv;
+	struct t_worker *w;
+	uint32_t st = 0, tid;
+	char b[64];
+	int r;
+
+	w = t_setup_queued(&srv, once_worker, NULL);
+	T_CHECK(w, "setup");
+	tid = (uint32_t)atomic_load(&w->tid);
+	T_CHECK(t_server_run_one(&srv, w, &st) == 0, "run");
+	/* its kick may come before its wait: RUNNABLE|COND_WAIT then */
+	T_CHECK((st & UMCG_TASK_MASK) == UMCG_TASK_RUNNABLE,
+		"worker stopped in state %s, want RUNNABLE (parking)",
+		t_state_str(st, b));
+	/* Its timeout queues it; we look without taking the list. */
+	T_CHECK(t_listed(&srv, w), "timed-out worker not listed");
+	r = t_server_wait(&srv, tid, t_after(srv.clock, 5 * T_SEC));
+	T_CHECK(r == -EAGAIN, "naming a listed worker: %d (%s), want EAGAIN",
+		r, strerror(-r));
+	T_CHECK(t_load32(&srv.task.next_tid) == tid,
+		"next_tid %#x after the failed wait, want %#x",
+		t_load32(&srv.task.next_tid), tid);
+	T_CHECK(umcg_task_state(&w->task) == UMCG_TASK_RUNNABLE,
+		"listed worker in state %s, want RUNNABLE",
+		t_state_str(umcg_task_state(&w->task), b));
+	T_CHECK(t_load64(&srv.task.runnable_workers_ptr) == (uintptr_t)&w->task,
+		"the worker left the list");
+	t_store32(&srv.task.next_tid, 0);
+	T_CHECK(t_queued(&srv, w), "worker not queued");
+	T_CHECK(t_run_expect(&srv, w, UMCG_TASK_NONE), "worker did not finish");
+	T_CHECK(t_workers_failed(&srv) == 0, "worker failed");
+	t_server_fini(&srv);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
@@ -209,5 +269,6 @@ int main(int argc, char **argv)
 	t_init(argv[0], 90);
 	T_RUN(test_pinned, nfail);
 	T_RUN(test_unpinned, nfail);
+	T_RUN(test_named_still_listed, nfail);
 	return t_finish(nfail);
 }

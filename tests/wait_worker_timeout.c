@@ -5,7 +5,9 @@
  * wait returns 0 and the old timeout never queues it later.  When the
  * timeout passes first, it is queued on its server, and once run its wait
  * fails with ETIMEDOUT (state RUNNING).  A deadline in the past queues it
- * at once; UINT64_MAX never does.  The claim race: a server naming the
+ * at once; UINT64_MAX never does.  The timeout is on the registration
+ * clock: REALTIME, BOOTTIME and TAI as MONOTONIC, never early on it.  The
+ * claim race: a server naming the
  * worker right at its deadline either wins (the worker's wait returns 0,
  * never queued) or loses (EAGAIN for the server; the worker is queued and
  * returns ETIMEDOUT) - exactly one, every time.
@@ -27,6 +29,7 @@ static int parking_worker(struct t_worker *w)
 	r = t_park(dl);
 	uint32_t st = umcg_task_state(&w->task);
 
+	atomic_store(&w->data[5], (long)t_now(w->srv->clock));
 	atomic_store(&w->data[1], r);
 	if (st != UMCG_TASK_RUNNING) {
 		fprintf(stderr, "worker: state %#x after its wait\n", st);
@@ -96,13 +99,14 @@ static int test_named_before_timeout(void)
 	return 0;
 }
 
-static int expire(uint64_t d, int absolute)
+static int expire_on(clockid_t clock, uint64_t d, int absolute)
 {
 	struct t_worker *w;
 	uint32_t st = 0;
 	char b[64];
 
-	T_CHECK(t_server_init(&s, 0, CLOCK_MONOTONIC) == 0, "register");
+	T_CHECK(t_server_init(&s, 0, clock) == 0, "register on clock %d",
+		(int)clock);
 	w = start(d, absolute, 0);
 	if (run_to_park(w))
 		return 1;
@@ -115,14 +119,34 @@ static int expire(uint64_t d, int absolute)
 	T_CHECK(atomic_load(&w->data[1]) == -ETIMEDOUT,
 		"timed-out worker's wait returned %ld, want -ETIMEDOUT",
 		atomic_load(&w->data[1]));
+	T_CHECK(atomic_load(&w->data[5]) >= atomic_load(&w->data[4]),
+		"clock %d: ETIMEDOUT %ld ns before the deadline", (int)clock,
+		atomic_load(&w->data[4]) - atomic_load(&w->data[5]));
 	T_CHECK(t_workers_failed(&s) == 0, "worker failed");
 	t_server_fini(&s);
 	return 0;
 }
 
+static int expire(uint64_t d, int absolute)
+{
+	return expire_on(CLOCK_MONOTONIC, d, absolute);
+}
+
 static int test_timeout_expires(void)
 {
 	return expire(20 * T_MS, 0);
+}
+
+static int test_timeout_each_clock(void)
+{
+	static const clockid_t clocks[] = {
+		CLOCK_REALTIME, CLOCK_BOOTTIME, CLOCK_TAI,
+	};
+
+	for (unsigned i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++)
+		if (expire_on(clocks[i], 20 * T_MS, 0))
+			return 1;
+	return 0;
 }
 
 static int test_deadline_in_past(void)
@@ -268,6 +292,7 @@ int main(int argc, char **argv)
 	t_init(argv[0], 90);
 	T_RUN(test_named_before_timeout, nfail);
 	T_RUN(test_timeout_expires, nfail);
+	T_RUN(test_timeout_each_clock, nfail);
 	T_RUN(test_deadline_in_past, nfail);
 	T_RUN(test_forever, nfail);
 	T_RUN(test_claim_race, nfail);
