@@ -79,10 +79,11 @@ PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
 # Fully static programs (docs/hooks.md, "Linking"): the README's example,
 # registration, blocking in every wrapped family, the toolkit's mutex and
-# condvar and its README example, linked -static with libumcg.a as
+# condvar and its README example, BPF detection's refusal (EOPNOTSUPP: no
+# libbpf in a static program), linked -static with libumcg.a as
 # <builddir>/tests/static_<name>: the runner and the kernel-check guest run them like
 # every test.  Not in a sanitizer build (their runtimes are shared objects).
-STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example
+STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example bpf_on_demand
 STATIC_TESTS := $(if $(SAN),,$(STATIC_FROM_TESTS:%=$(O)/tests/static_%) \
                   $(O)/tests/static_hello)
 
