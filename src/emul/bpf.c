@@ -160,8 +160,9 @@ static const struct umcg_bpf_client *client;
 static int bpf_error;			/* -errno of the failed start, or 0 */
 static _Atomic int bpf_ready;		/* programs attached, detector runs */
 static _Atomic int bpf_wanted;		/* new workers get a slot */
-static int tids_fd, ring_fd;
+static int ring_fd;
 #if UMCG_BPF
+static int tids_fd;
 static struct umcg_bpf_progs *progs;
 #endif
 static struct umcg_bpf_slot *slots;
