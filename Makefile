@@ -27,6 +27,21 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc -fPIC \
 # there (Debian: systemtap-sdt-dev); USDT=0 builds without them.
 USDT    ?= $(shell echo '\#include <sys/sdt.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
 CFLAGS  += -DUMCG_USDT=$(USDT)
+# BPF block detection (docs/bpf.md): src/emul/bpf_detect.bpf.c is compiled
+# by clang for the BPF target against the running kernel's BTF (vmlinux.h,
+# generated into <builddir>/bpf/) and embedded in libumcg as a bpftool
+# skeleton; libbpf itself is dlopen()ed when a program asks for BPF.  Needs
+# clang, bpftool and libbpf-dev; BPF=0 builds a libumcg without the
+# programs (UMCG_DETECT_BPF then fails with EOPNOTSUPP).
+BPF        ?= 1
+BPF_CLANG  ?= clang
+BPFTOOL    ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_OUT     = $(O)/bpf
+BPF_SKEL    = $(BPF_OUT)/bpf_detect.skel.h
+BPF_CFLAGS  = -target bpf -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
+              -I$(BPF_OUT) -Isrc/emul
+CFLAGS  += -DUMCG_BPF=$(BPF)
 # -z defs catches a missing symbol at link time; a sanitizer build leaves
 # its runtime's symbols to the program (clang links the runtime only there).
 ZDEFS    = -Wl,-z,defs
@@ -38,7 +53,7 @@ ZDEFS    =
 endif
 LDLIBS  += -pthread -ldl -lm
 
-LIB_SRCS   := $(wildcard src/*.c src/emul/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c)
+LIB_SRCS   := $(filter-out %.bpf.c,$(wildcard src/*.c src/emul/*.c src/hooks/*.c toolkit/*.c toolkit/policies/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 TEST_SRCS  := $(filter-out tests/t_%.c,$(wildcard tests/*.c))
 # C++ programs check that the public headers serve C++ (C++17 and C++20).
@@ -64,10 +79,11 @@ PROG_LD  = -L$(O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME)
 
 # Fully static programs (docs/hooks.md, "Linking"): the README's example,
 # registration, blocking in every wrapped family, the toolkit's mutex and
-# condvar and its README example, linked -static with libumcg.a as
+# condvar and its README example, BPF detection's refusal (EOPNOTSUPP: no
+# libbpf in a static program), linked -static with libumcg.a as
 # <builddir>/tests/static_<name>: the runner and the kernel-check guest run them like
 # every test.  Not in a sanitizer build (their runtimes are shared objects).
-STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example
+STATIC_FROM_TESTS := ctl_register hooks_block sched_sync toolkit_example bpf_on_demand
 STATIC_TESTS := $(if $(SAN),,$(STATIC_FROM_TESTS:%=$(O)/tests/static_%) \
                   $(O)/tests/static_hello)
 
@@ -90,6 +106,40 @@ $(O)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(msg) CC $<
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+ifeq ($(BPF),1)
+$(O)/obj/src/emul/bpf.o: $(BPF_SKEL)
+$(O)/obj/src/emul/bpf.o: CFLAGS += -I$(BPF_OUT)
+endif
+
+# What the BPF build needs, each missing piece named, before anything runs.
+$(BPF_OUT)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(Q)missing=; \
+	command -v $(BPF_CLANG) >/dev/null 2>&1 || missing="$$missing\n  $(BPF_CLANG) (Debian: clang)"; \
+	command -v $(BPFTOOL) >/dev/null 2>&1 || missing="$$missing\n  $(BPFTOOL) (Debian: bpftool)"; \
+	echo '\#include <bpf/libbpf.h>' | $(CC) -E -x c - >/dev/null 2>&1 || \
+		missing="$$missing\n  <bpf/libbpf.h> (Debian: libbpf-dev)"; \
+	[ -r $(VMLINUX_BTF) ] || \
+		missing="$$missing\n  $(VMLINUX_BTF) (kernel BTF: CONFIG_DEBUG_INFO_BTF=y, or VMLINUX_BTF=<file>)"; \
+	if [ -n "$$missing" ]; then \
+		printf "make: BPF block detection cannot be built; missing:$$missing\n" >&2; \
+		echo "make: install them, or build without BPF detection: make BPF=0" >&2; \
+		exit 1; \
+	fi
+	$(msg) GEN $@
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+# The object without its DWARF (bpftool gen object keeps the BTF): the
+# skeleton embeds it in libumcg.
+$(BPF_OUT)/bpf_detect.bpf.o: src/emul/bpf_detect.bpf.c src/emul/bpf_shared.h $(BPF_OUT)/vmlinux.h
+	$(msg) BPF $<
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@.full $<
+	$(Q)$(BPFTOOL) gen object $@ $@.full
+
+$(BPF_SKEL): $(BPF_OUT)/bpf_detect.bpf.o
+	$(msg) SKEL $@
+	$(Q)$(BPFTOOL) gen skeleton $< name umcg_bpf_progs > $@.tmp && mv $@.tmp $@
 
 $(LIBA): $(LIB_OBJS)
 	@rm -f $@

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Precise block detection for the emul backend, from the host scheduler:
- * three small BPF programs on raw tracepoints, and a detector thread.
+ * three small BPF programs on tracepoints (bpf_detect.bpf.c), and a
+ * detector thread.
  *
  * The hooks (src/hooks/) see only the calls they wrap.  A worker that
  * blocks anywhere else -- a page fault, a raw syscall(), a libc-internal
@@ -30,242 +31,127 @@
  *     umcg_sys_exit() does: RUNNABLE, queued on its server, waits until it
  *     is RUNNING.  So user code never sees its own state BLOCKED.
  *
- * The programs are written out as instructions below (no libbpf, no BPF
- * compiler: libumcg depends on libc alone) and filter on this process's
- * tgid before any map lookup.  Costs and limits: docs/bpf.md.
+ * The programs are BPF C, compiled by clang into a bpftool skeleton that
+ * this file includes, and loaded with libbpf.  libbpf is not linked: it is
+ * dlopen()ed at the first umcg_set_detection(UMCG_DETECT_BPF), so a
+ * program that never asks for BPF needs libc alone, and a fully static one
+ * is told EOPNOTSUPP.  Costs, limits and the trade-off: docs/bpf.md.
  */
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
-#include <linux/bpf.h>
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 #include "bpf.h"
 #include "sys.h"
 
-#define BPF_SLOTS	4096		/* workers with BPF detection at once */
-#define RING_BYTES	(256 * 1024)	/* ~16k pending events */
+#ifndef UMCG_BPF
+#define UMCG_BPF 1
+#endif
 
-struct bpf_event {
-	uint32_t tid, seq, slot, pad;
-};
+#define BPF_SLOTS	UMCG_BPF_SLOTS
+#define RING_BYTES	UMCG_BPF_RING_BYTES
 
-/* ---- Instructions --------------------------------------------------------- */
+#if UMCG_BPF
+/* ---- libbpf, loaded on demand ------------------------------------------- */
 
-#define INSN(c, d, s, o, i) \
-	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), \
-			    .off = (o), .imm = (i) })
-#define MOV64_REG(d, s)		INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV64_IMM(d, i)		INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define MOV32_REG(d, s)		INSN(BPF_ALU | BPF_MOV | BPF_X, d, s, 0, 0)
-#define ADD64_IMM(d, i)		INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
-#define ADD32_IMM(d, i)		INSN(BPF_ALU | BPF_ADD | BPF_K, d, 0, 0, i)
-#define RSH64_IMM(d, i)		INSN(BPF_ALU64 | BPF_RSH | BPF_K, d, 0, 0, i)
-#define LDX_W(d, s, o)		INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
-#define LDX_DW(d, s, o)		INSN(BPF_LDX | BPF_MEM | BPF_DW, d, s, o, 0)
-#define STX_W(d, s, o)		INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
-#define ST_W(d, o, i)		INSN(BPF_ST | BPF_MEM | BPF_W, d, 0, o, i)
-#define JEQ_IMM(d, i, o)	INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
-#define JNE_IMM(d, i, o)	INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
-#define JEQ_REG(d, s, o)	INSN(BPF_JMP | BPF_JEQ | BPF_X, d, s, o, 0)
-#define JA(o)			INSN(BPF_JMP | BPF_JA, 0, 0, o, 0)
-#define CALL(f)			INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()			INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define LD_MAP(d, fd) \
-	INSN(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), \
-	INSN(0, 0, 0, 0, 0)
-
-/* Slot fields as the programs address them. */
-#define S_IGNORE	offsetof(struct umcg_bpf_slot, ignore)
-#define S_SEQ		offsetof(struct umcg_bpf_slot, seq)
-#define S_SIGNALED	offsetof(struct umcg_bpf_slot, signaled)
-#define S_IN_SYSCALL	offsetof(struct umcg_bpf_slot, in_syscall)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 /*
- * Every program starts alike: a thread of our process (tgid compare, so
- * other processes pay one helper call) that has a slot.  Afterwards r6 =
- * ctx, r7 = tid, r8 = the slot, fp-8 = the slot index.  Jumps to "out" are
- * written as the distance to the program's last two instructions, which
- * PROLOGUE_OUT() computes from the instruction's own index.
+ * Every libbpf function this file and the skeleton call, resolved by
+ * dlsym() into a table whose types come from libbpf's own declarations.
+ * A call the table lacks is an undefined symbol at link time (-z defs).
  */
-#define PROLOGUE_LEN 22
-#define PROLOGUE(tgid, tids, slots, out)				\
-	MOV64_REG(6, 1),						\
-	CALL(BPF_FUNC_get_current_pid_tgid),				\
-	MOV64_REG(7, 0),						\
-	RSH64_IMM(7, 32),						\
-	JNE_IMM(7, tgid, (out) - 5),					\
-	MOV32_REG(7, 0),						\
-	STX_W(10, 7, -4),						\
-	LD_MAP(1, tids),						\
-	MOV64_REG(2, 10),						\
-	ADD64_IMM(2, -4),						\
-	CALL(BPF_FUNC_map_lookup_elem),					\
-	JEQ_IMM(0, 0, (out) - 13),					\
-	LDX_W(1, 0, 0),							\
-	STX_W(10, 1, -8),						\
-	LD_MAP(1, slots),						\
-	MOV64_REG(2, 10),						\
-	ADD64_IMM(2, -8),						\
-	CALL(BPF_FUNC_map_lookup_elem),					\
-	JEQ_IMM(0, 0, (out) - 21),					\
-	MOV64_REG(8, 0)
+#define LIBBPF_FUNCS(X)				\
+	X(bpf_object__open_skeleton)		\
+	X(bpf_object__load_skeleton)		\
+	X(bpf_object__attach_skeleton)		\
+	X(bpf_object__detach_skeleton)		\
+	X(bpf_object__destroy_skeleton)		\
+	X(bpf_map__fd)				\
+	X(bpf_map_update_elem)			\
+	X(bpf_map_delete_elem)			\
+	X(libbpf_set_print)
 
-#define OUT()	MOV64_IMM(0, 0), EXIT()
+static struct {
+#define X(f) __typeof__(f) *f;
+	LIBBPF_FUNCS(X)
+#undef X
+} libbpf;
 
 /*
- * Send the signal for the seq in r9 (4 instructions); record it only if the
- * helper took it (from the scheduler it may say EBUSY: the next switch
- * outside a system call tries again).
+ * dlsym() is a weak reference (src/hooks/resolve.c has the same), and
+ * dlopen() is found through it: a static link then names neither, so it
+ * neither pulls in libc.a's static dlopen machinery nor warns about it for
+ * a feature the program may never use.
  */
-#define SIGNAL_SEQ_IN_R9(sig)						\
-	MOV64_IMM(1, sig),						\
-	CALL(BPF_FUNC_send_signal_thread),				\
-	JNE_IMM(0, 0, 1),						\
-	STX_W(8, 9, S_SIGNALED)
-
-static int bpf_sys(int cmd, union bpf_attr *attr)
-{
-	long r = syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-
-	return r < 0 ? -errno : (int)r;
-}
-
-static int load_prog(const struct bpf_insn *insns, size_t n)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
-	a.insns = (uintptr_t)insns;
-	a.insn_cnt = (uint32_t)n;
-	a.license = (uintptr_t)"Dual MIT/GPL";
-	return bpf_sys(BPF_PROG_LOAD, &a);
-}
-
-static int attach(int prog, const char *tracepoint)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.raw_tracepoint.name = (uintptr_t)tracepoint;
-	a.raw_tracepoint.prog_fd = (uint32_t)prog;
-	return bpf_sys(BPF_RAW_TRACEPOINT_OPEN, &a);
-}
-
-static int create_map(uint32_t type, uint32_t key, uint32_t value,
-		      uint32_t entries, uint32_t flags)
-{
-	union bpf_attr a;
-
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = key;
-	a.value_size = value;
-	a.max_entries = entries;
-	a.map_flags = flags;
-	return bpf_sys(BPF_MAP_CREATE, &a);
-}
-
-/* sys_enter: the worker is inside a system call. */
-static int load_sys_enter(int tgid, int tids, int slots)
-{
-	const struct bpf_insn p[] = {
-		PROLOGUE(tgid, tids, slots, PROLOGUE_LEN + 1),
-		ST_W(8, S_IN_SYSCALL, 1),
-		OUT(),
-	};
-
-	return load_prog(p, sizeof(p) / sizeof(p[0]));
-}
-
-/* sys_exit: a call in which the worker slept returns: signal it now. */
-static int load_sys_exit(int tgid, int tids, int slots, int sig)
-{
-	enum { BODY = PROLOGUE_LEN, OUT_AT = BODY + 4 + 4 };
-	const struct bpf_insn p[] = {
-		PROLOGUE(tgid, tids, slots, OUT_AT),
-		ST_W(8, S_IN_SYSCALL, 0),
-		LDX_W(9, 8, S_SEQ),
-		LDX_W(1, 8, S_SIGNALED),
-		JEQ_REG(9, 1, OUT_AT - (BODY + 3) - 1),
-		SIGNAL_SEQ_IN_R9(sig),
-		OUT(),
-	};
-	_Static_assert(sizeof(p) / sizeof(p[0]) == OUT_AT + 2, "jump targets");
-
-	return load_prog(p, sizeof(p) / sizeof(p[0]));
-}
+#pragma weak dlsym
 
 /*
- * sched_switch(preempt, prev, next, prev_state); current is prev.  A sleep
- * is reported (seq bumped, event posted) only if the worker will settle
- * before it runs user code again: inside a system call sys_exit signals it
- * (from there the helper sends at once); outside one (a page fault) the
- * signal must be queued here first, and if the helper says EBUSY (its
- * per-CPU irq_work is taken, by any BPF program on this CPU) the sleep is
- * not reported at all.  Reported anyway, the detector would mark BLOCKED a
- * worker that wakes and goes on running user code unsignalled, and its
- * server would run a second worker beside it (issue 15).  Then, for any
- * switch ("OWED"): outside a system call, a worker whose seq is ahead of
- * its signal is signalled now.  Inside a call sys_exit does it: a signal
- * pending there could cut a later sleep of the same call short
- * (epoll_wait() woken for nothing, preempted, asleep again: EINTR).
+ * Was the program started by a dynamic linker?  A fully static program
+ * cannot host libbpf.so.1: it would bring a second libc.
  */
-static int load_sched_switch(int tgid, int tids, int slots, int ring, int sig)
+static bool program_is_dynamic(void)
 {
-	enum {
-		B = PROLOGUE_LEN,
-		POST = B + 14,
-		OWED = POST + 14,
-		OUT_AT = OWED + 5 + 4,
-	};
-	const struct bpf_insn p[] = {
-		PROLOGUE(tgid, tids, slots, OUT_AT),
-		LDX_DW(1, 6, 0),				/* B+0: preempt */
-		JNE_IMM(1, 0, OWED - (B + 1) - 1),
-		LDX_DW(1, 6, 24),				/* prev_state */
-		JEQ_IMM(1, 0, OWED - (B + 3) - 1),
-		LDX_W(1, 8, S_IGNORE),
-		JNE_IMM(1, 0, OUT_AT - (B + 5) - 1),
-		LDX_W(9, 8, S_SEQ),				/* B+6 */
-		ADD32_IMM(9, 1),
-		LDX_W(1, 8, S_IN_SYSCALL),
-		JNE_IMM(1, 0, POST - (B + 9) - 1),
-		MOV64_IMM(1, sig),				/* B+10 */
-		CALL(BPF_FUNC_send_signal_thread),
-		JNE_IMM(0, 0, OUT_AT - (B + 12) - 1),		/* not held: no report */
-		STX_W(8, 9, S_SIGNALED),
-		STX_W(10, 7, -32),				/* POST: event.tid */
-		STX_W(10, 9, -28),				/* event.seq */
-		LDX_W(1, 10, -8),
-		STX_W(10, 1, -24),				/* event.slot */
-		ST_W(10, -20, 0),
-		LD_MAP(1, ring),				/* POST+5 */
-		MOV64_REG(2, 10),				/* POST+7 */
-		ADD64_IMM(2, -32),
-		MOV64_IMM(3, sizeof(struct bpf_event)),
-		MOV64_IMM(4, BPF_RB_FORCE_WAKEUP),
-		CALL(BPF_FUNC_ringbuf_output),
-		JNE_IMM(0, 0, OUT_AT - (POST + 12) - 1),	/* POST+12 */
-		STX_W(8, 9, S_SEQ),				/* POST+13 */
-		LDX_W(1, 8, S_IN_SYSCALL),			/* OWED */
-		JNE_IMM(1, 0, OUT_AT - (OWED + 1) - 1),
-		LDX_W(9, 8, S_SEQ),
-		LDX_W(1, 8, S_SIGNALED),
-		JEQ_REG(9, 1, OUT_AT - (OWED + 4) - 1),
-		SIGNAL_SEQ_IN_R9(sig),
-		OUT(),
-	};
-	_Static_assert(sizeof(p) / sizeof(p[0]) == OUT_AT + 2, "jump targets");
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long n = getauxval(AT_PHNUM);
 
-	return load_prog(p, sizeof(p) / sizeof(p[0]));
+	if (!dlsym || !ph)
+		return false;
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return true;
+	return false;
 }
+
+/* Called once, under bpf_lock; the handle stays for the process's life. */
+static int load_libbpf(void)
+{
+	__typeof__(dlopen) *open_library;
+	void *h;
+
+	if (!program_is_dynamic())
+		return -EOPNOTSUPP;
+	open_library = (__typeof__(dlopen) *)dlsym(RTLD_DEFAULT, "dlopen");
+	if (!open_library)
+		return -EOPNOTSUPP;
+	h = open_library("libbpf.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return -EOPNOTSUPP;
+#define X(f)								\
+	if (!(libbpf.f = (__typeof__(libbpf.f))dlsym(h, #f)))		\
+		return -EOPNOTSUPP;
+	LIBBPF_FUNCS(X)
+#undef X
+	return 0;
+}
+
+/* From here on the names call through the table, the skeleton's too. */
+#define bpf_object__open_skeleton	libbpf.bpf_object__open_skeleton
+#define bpf_object__load_skeleton	libbpf.bpf_object__load_skeleton
+#define bpf_object__attach_skeleton	libbpf.bpf_object__attach_skeleton
+#define bpf_object__detach_skeleton	libbpf.bpf_object__detach_skeleton
+#define bpf_object__destroy_skeleton	libbpf.bpf_object__destroy_skeleton
+#define bpf_map__fd			libbpf.bpf_map__fd
+#define bpf_map_update_elem		libbpf.bpf_map_update_elem
+#define bpf_map_delete_elem		libbpf.bpf_map_delete_elem
+#define libbpf_set_print		libbpf.libbpf_set_print
+
+#include "bpf_detect.skel.h"	/* generated: make builds it */
+
+#endif /* UMCG_BPF */
 
 /* ---- State -------------------------------------------------------------- */
 
@@ -274,7 +160,11 @@ static const struct umcg_bpf_client *client;
 static int bpf_error;			/* -errno of the failed start, or 0 */
 static _Atomic int bpf_ready;		/* programs attached, detector runs */
 static _Atomic int bpf_wanted;		/* new workers get a slot */
-static int tids_fd, ring_fd;
+static int ring_fd;
+#if UMCG_BPF
+static int tids_fd;
+static struct umcg_bpf_progs *progs;
+#endif
 static struct umcg_bpf_slot *slots;
 static uint32_t slot_free[BPF_SLOTS];	/* stack of free slot indexes */
 static uint32_t slot_nfree;
@@ -284,7 +174,7 @@ static const uint8_t *ring_data;
 
 /* ---- The detector thread ------------------------------------------------ */
 
-static void handle_event(const struct bpf_event *ev)
+static void handle_event(const struct umcg_bpf_event *ev)
 {
 	struct umcg_bpf_slot *slot;
 
@@ -316,8 +206,8 @@ static void drain_ring(void)
 		if (len & BPF_RINGBUF_BUSY_BIT)
 			break;
 		if (!(len & BPF_RINGBUF_DISCARD_BIT) &&
-		    (len & ~BPF_RINGBUF_DISCARD_BIT) >= sizeof(struct bpf_event)) {
-			struct bpf_event ev;
+		    (len & ~BPF_RINGBUF_DISCARD_BIT) >= sizeof(struct umcg_bpf_event)) {
+			struct umcg_bpf_event ev;
 
 			memcpy(&ev, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ,
 			       sizeof(ev));
@@ -347,6 +237,7 @@ static void *detector(void *arg)
 
 /* ---- Start -------------------------------------------------------------- */
 
+#if UMCG_BPF
 static int map_ring(void)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -371,46 +262,100 @@ static int map_ring(void)
 	return 0;
 }
 
-static int start(void)
+static void unmap_ring(void)
 {
-	int slots_fd, sig = client->preempt_signal(), r;
-	int tgid = getpid();
-	int progs[3] = { -1, -1, -1 };
-	static const char *const tp[3] = { "sys_enter", "sys_exit",
-					   "sched_switch" };
+	long page = sysconf(_SC_PAGESIZE);
+
+	munmap((void *)ring_consumer, (size_t)page);
+	munmap((void *)ring_producer, (size_t)page + 2 * RING_BYTES);
+}
+
+/* libbpf's messages: the caller gets the error as an errno instead. */
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+/*
+ * Open, load and attach the programs, map the ring.  No thread of ours has
+ * a slot yet (bpf_wanted is still 0), so nothing is posted before the
+ * detector runs.
+ */
+static int load_programs(int sig)
+{
+	int r;
+
+	progs = umcg_bpf_progs__open();
+	if (!progs)
+		return errno ? -errno : -ENOMEM;
+	progs->rodata->tgid = (__u32)getpid();
+	progs->rodata->preempt_signal = (__u32)sig;
+	if ((r = umcg_bpf_progs__load(progs)) < 0)
+		goto fail;
+	slots = progs->bss->slots;
+	tids_fd = bpf_map__fd(progs->maps.tids);
+	ring_fd = bpf_map__fd(progs->maps.ring);
+	if ((r = map_ring()) < 0)
+		goto fail;
+	if ((r = umcg_bpf_progs__attach(progs)) < 0)
+		goto fail_ring;
+	return 0;
+fail_ring:
+	unmap_ring();
+fail:
+	umcg_bpf_progs__destroy(progs);
+	progs = NULL;
+	return r;
+}
+
+static int open_programs(int sig)
+{
+	static bool have_libbpf;
+	libbpf_print_fn_t print;
+	int r;
+
+	if (!have_libbpf) {
+		if ((r = load_libbpf()) < 0)
+			return r;
+		have_libbpf = true;
+	}
+	/* the program's own libbpf messages, if it has any, are left alone */
+	print = libbpf_set_print(libbpf_quiet);
+	r = load_programs(sig);
+	libbpf_set_print(print);
+	return r;
+}
+
+/* Detaches the programs, frees the maps. */
+static void close_programs(void)
+{
+	unmap_ring();
+	umcg_bpf_progs__destroy(progs);
+	progs = NULL;
+}
+#else
+/* Built with BPF=0: there are no programs in this library. */
+static int open_programs(int sig)
+{
+	(void)sig;
+	return -EOPNOTSUPP;
+}
+
+static void close_programs(void)
+{
+}
+#endif /* UMCG_BPF */
+
+static int start_detector(void)
+{
 	pthread_attr_t attr;
 	pthread_t th;
 	sigset_t all, old;
-	void *m;
-
-	if (sig <= 0)
-		return -EINVAL;
-	tids_fd = create_map(BPF_MAP_TYPE_HASH, 4, 4, BPF_SLOTS, 0);
-	if (tids_fd < 0)
-		return tids_fd;
-	slots_fd = create_map(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct umcg_bpf_slot),
-			      BPF_SLOTS, BPF_F_MMAPABLE);
-	if (slots_fd < 0)
-		return slots_fd;
-	ring_fd = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, RING_BYTES, 0);
-	if (ring_fd < 0)
-		return ring_fd;
-	m = mmap(NULL, BPF_SLOTS * sizeof(struct umcg_bpf_slot),
-		 PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	slots = m;
-	if ((r = map_ring()) < 0)
-		return r;
-	progs[0] = load_sys_enter(tgid, tids_fd, slots_fd);
-	progs[1] = load_sys_exit(tgid, tids_fd, slots_fd, sig);
-	progs[2] = load_sched_switch(tgid, tids_fd, slots_fd, ring_fd, sig);
-	for (int i = 0; i < 3; i++)
-		if (progs[i] < 0)
-			return progs[i];
-	for (uint32_t i = 0; i < BPF_SLOTS; i++)
-		slot_free[i] = BPF_SLOTS - 1 - i;
-	slot_nfree = BPF_SLOTS;
+	int r;
 
 	/* The detector takes no signals: the preemption signal is for workers. */
 	sigfillset(&all);
@@ -421,13 +366,23 @@ static int start(void)
 	r = -pthread_create(&th, &attr, detector, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r < 0)
+	return r;
+}
+
+static int start(void)
+{
+	int sig = client->preempt_signal(), r;
+
+	if (sig <= 0)
+		return -EINVAL;
+	if ((r = open_programs(sig)) < 0)
 		return r;
-	/* Attach last: from here on events flow and someone reads them. */
-	for (int i = 0; i < 3; i++)
-		if ((r = attach(progs[i], tp[i])) < 0)
-			return r;
-	return 0;
+	for (uint32_t i = 0; i < BPF_SLOTS; i++)
+		slot_free[i] = BPF_SLOTS - 1 - i;
+	slot_nfree = BPF_SLOTS;
+	if ((r = start_detector()) < 0)
+		close_programs();
+	return r;
 }
 
 /*
@@ -479,6 +434,31 @@ void umcg_bpf_forget(void)
 
 /* ---- Workers ------------------------------------------------------------ */
 
+#if UMCG_BPF
+static int update_tid(uint32_t tid, uint32_t idx)
+{
+	return bpf_map_update_elem(tids_fd, &tid, &idx, BPF_ANY);
+}
+
+static void delete_tid(uint32_t tid)
+{
+	bpf_map_delete_elem(tids_fd, &tid);
+}
+#else
+/* Never called: without programs no worker gets a slot. */
+static int update_tid(uint32_t tid, uint32_t idx)
+{
+	(void)tid;
+	(void)idx;
+	return -EOPNOTSUPP;
+}
+
+static void delete_tid(uint32_t tid)
+{
+	(void)tid;
+}
+#endif
+
 static void put_slot(uint32_t idx)
 {
 	pthread_mutex_lock(&bpf_lock);
@@ -488,7 +468,6 @@ static void put_slot(uint32_t idx)
 
 void umcg_bpf_attach(struct umcg_bpf_watch *w, pid_t tid)
 {
-	union bpf_attr a;
 	uint32_t key = (uint32_t)tid, idx;
 	struct umcg_bpf_slot *slot;
 
@@ -507,12 +486,7 @@ void umcg_bpf_attach(struct umcg_bpf_watch *w, pid_t tid)
 	/* seq only grows: what this slot saw before is settled already */
 	w->settled = atomic_load((_Atomic uint32_t *)&slot->seq);
 	w->slot = slot;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = (uint32_t)tids_fd;
-	a.key = (uintptr_t)&key;
-	a.value = (uintptr_t)&idx;
-	a.flags = BPF_ANY;
-	if (bpf_sys(BPF_MAP_UPDATE_ELEM, &a) < 0) {
+	if (update_tid(key, idx) < 0) {
 		w->slot = NULL;
 		put_slot(idx);
 	}
@@ -521,15 +495,11 @@ void umcg_bpf_attach(struct umcg_bpf_watch *w, pid_t tid)
 /* At unregistration or exit, after the worker's last settle. */
 void umcg_bpf_detach(struct umcg_bpf_watch *w, pid_t tid)
 {
-	union bpf_attr a;
 	uint32_t key = (uint32_t)tid;
 
 	if (!w->slot)
 		return;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = (uint32_t)tids_fd;
-	a.key = (uintptr_t)&key;
-	bpf_sys(BPF_MAP_DELETE_ELEM, &a);
+	delete_tid(key);
 	put_slot((uint32_t)(w->slot - slots));
 	w->slot = NULL;
 }

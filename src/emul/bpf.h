@@ -13,22 +13,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/types.h>
 #include <sys/types.h>
 #include "backend.h"
-
-/*
- * A worker's slot in the BPF detector's shared array; its layout is
- * compiled into the BPF programs.
- */
-struct umcg_bpf_slot {
-	uint32_t ignore;	/* user: inside libumcg or a hook bracket */
-	uint32_t seq;		/* BPF: sleeps seen */
-	uint32_t signaled;	/* BPF: seq the last signal was sent for */
-	uint32_t in_syscall;	/* BPF: between sys_enter and sys_exit */
-	uint32_t done;		/* detector: seq handled up to */
-	uint32_t marked;	/* detector: seq at which it marked BLOCKED */
-	uint32_t pad[2];
-};
+#include "bpf_shared.h"	/* struct umcg_bpf_slot: the programs' layout */
 
 /* One watched worker: its slot (NULL: not watched) and what it handled. */
 struct umcg_bpf_watch {
