@@ -98,7 +98,8 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install uninstall deb-check all lib check check-plain bench mutants run kernel-check clean
+.PHONY: install uninstall deb-check all lib check check-plain bench mutants run kernel-check clean \
+	model model-mutants fuzz fuzzers fuzz-regress soak
 all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
 lib: $(LIBA) $(LIBSO)
 
@@ -220,6 +221,62 @@ check:
 		echo UMCG_ALLOW_SKIP=1 tests/run.sh build build-thread build-address; \
 		UMCG_ALLOW_SKIP=1 tests/run.sh build build-thread build-address; \
 	fi
+	$(MAKE) fuzz-regress
+
+# ---- Reliability (docs/reliability.md) -------------------------------------
+
+# The Promela model of the protocol, checked with spin (Debian: spin).
+model:
+	model/check.sh build-model
+# Each mutant removes one protocol step: spin must find the bug it guards.
+model-mutants:
+	model/check.sh build-model --mutants
+
+# libFuzzer harnesses: every fuzz/*.c, built with clang against an ASan
+# build of libumcg in build-fuzz/.  A harness needing more sources names
+# them in FUZZ_EXTRA_<name> (a list of .c files, compiled in).
+# make fuzz runs each for FUZZ_SECONDS on a corpus under build-fuzz/corpus/,
+# seeded with tests/fuzz-regressions/<name>/; make fuzz-regress (in make
+# check) replays every input of tests/fuzz-regressions/<name>/ once.
+FUZZ_SECONDS ?= 60
+FUZZ_O       := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fsanitize=fuzzer-no-link \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -O1 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Isrc
+FUZZERS      := $(patsubst fuzz/%.c,$(FUZZ_O)/fuzz/%,$(wildcard fuzz/*.c))
+
+ifneq ($(O),$(FUZZ_O))
+$(FUZZ_O)/lib.stamp: $(LIB_SRCS) $(HEADERS) src/umcg.map
+	$(MAKE) O=$(FUZZ_O) SAN=address CC=$(FUZZ_CC) SANFLAGS="$(FUZZ_SAN)" lib
+	@touch $@
+endif
+
+$(FUZZ_O)/fuzz/%: fuzz/%.c $(HEADERS) $(FUZZ_O)/lib.stamp
+	@mkdir -p $(dir $@)
+	$(msg) FUZZ $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+		$(FUZZ_EXTRA_$*) -L$(FUZZ_O) -Wl,-rpath,'$$ORIGIN/..' -l:$(SONAME) -ldl -lm
+
+fuzzers: $(FUZZERS)
+
+fuzz: fuzzers
+	tools/fuzz.sh run $(FUZZ_O) $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-regress: fuzzers
+	tools/fuzz.sh replay $(FUZZ_O) 0 $(FUZZERS)
+
+# Random toolkit and ABI work over 3 servers for DURATION seconds.
+DURATION ?= 60
+# Not in tests/: it still fails today (docs/reliability.md, "Soak").
+soak: $(O)/tools/soak
+	$(O)/tools/soak $(DURATION)
+
+$(O)/tools/soak: tools/soak.c $(TEST_HELP) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
 
 check-plain: all
 	tests/run.sh build
@@ -273,4 +330,4 @@ uninstall:
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/$(notdir $(patsubst %/,%,$(dir $(p))))/$(notdir $(p)))
 
 clean:
-	rm -rf build build-thread build-address build-mutant
+	rm -rf build build-thread build-address build-mutant build-fuzz build-model

@@ -93,8 +93,14 @@ static int park(struct umcg_worker *self, int why, uint64_t deadline)
 
 	atomic_store(&self->leave, why);
 	tk_set_wstate(self, TK_W_PARKED);
-	atomic_store(&srv->owner, NULL);
+	/*
+	 * next_tid before owner: once owner is NULL the server may pick
+	 * another worker and name it in next_tid, which a later store of 0
+	 * here would erase, and the server then waits for good for its pick
+	 * to move (found by model/umcg.pml, MUTANT_PARK_ORDER).
+	 */
 	set_next(&srv->task, 0);
+	atomic_store(&srv->owner, NULL);
 	/* Pairs with the server's re-check of owner after it announced its
 	 * wait: either it sees NULL, or this kick finds it waiting. */
 	umcg_kick(0, atomic_load(&srv->tid));
