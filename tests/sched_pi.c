@@ -17,8 +17,8 @@
  *    nothing (pthread mutexes only: a umcg_mutex is for the workers of
  *    one scheduler).
  * Every property is an ordering or a priority read back; M's computing
- * ends when H got the lock, or after a bound (10 s where inheritance must
- * make it unnecessary, 100 ms where the test wants the inversion to show),
+ * ends when H got the lock, or after a bound (10 s where inheritance
+ * should never need it, 100 ms where the test wants the inversion to show),
  * so no assertion depends on how fast the machine is.
  */
 #include <pthread.h>
