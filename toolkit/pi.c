@@ -287,32 +287,19 @@ void tk_pi_morphed(struct umcg_worker *owner, struct umcg_worker *w)
 		raise_umcg(owner, umcg_worker_effective_priority(w));
 }
 
-/*
- * @self no longer owns @m.  @handed: it had waiters (they lent, maybe):
- * what @self is lent now comes from what it still holds.  Nothing locked
- * on entry.
- */
-void tk_pi_released(struct umcg_worker *self, struct umcg_mutex *m, bool handed)
+/* What @w is lent now: the top waiter of each mutex it still holds. */
+static void recompute(struct umcg_worker *w)
 {
-	int n = atomic_load_explicit(&self->nheld, memory_order_relaxed);
-	uint64_t old;
+	int n = atomic_load_explicit(&w->nheld, memory_order_relaxed);
+	uint64_t old = atomic_load(&w->pi_umcg);
 
-	for (int i = 0; i < n && i < TK_PI_HELD; i++) {
-		if (self->held[i] != m)
-			continue;
-		/* Keep the list dense: the last listed one takes the slot. */
-		self->held[i] = self->held[(n < TK_PI_HELD ? n : TK_PI_HELD) - 1];
-		break;
-	}
-	atomic_store_explicit(&self->nheld, --n, memory_order_relaxed);
-	old = atomic_load(&self->pi_umcg);
-	if (!handed || pi_low(old) == PI_NONE)
+	if (pi_low(old) == PI_NONE)
 		return;
 	for (;;) {
 		int best = PI_NONE;
 
 		for (int i = 0; i < n && i < TK_PI_HELD; i++) {
-			struct umcg_mutex *h = self->held[i];
+			struct umcg_mutex *h = w->held[i];
 			int p;
 
 			umcg_policy_lock(&h->__qlock);
@@ -322,13 +309,112 @@ void tk_pi_released(struct umcg_worker *self, struct umcg_mutex *m, bool handed)
 				best = p;
 		}
 		/* A raise since @old was read: count it in (it may be ours). */
-		if (atomic_compare_exchange_strong(&self->pi_umcg, &old,
+		if (atomic_compare_exchange_strong(&w->pi_umcg, &old,
 						   pi_make(old, best)))
 			return;
 	}
 }
 
+/*
+ * A handover is complete (@w runs again, or its server collected it after
+ * it switched to the new owner): drop what the handed-over mutex lent.
+ * Until then @w keeps it: while its switch is retried it may run, and at
+ * its own priority it would be preempted with the new owner still waiting
+ * for the switch.  Called by @w, or by its server while @w is off the CPU.
+ */
+void tk_pi_settle(struct umcg_worker *w)
+{
+	if (atomic_load_explicit(&w->pi_recompute, memory_order_relaxed) &&
+	    atomic_exchange(&w->pi_recompute, 0))
+		recompute(w);
+}
+
+/*
+ * @self no longer owns @m.  @handed: @m had waiters (they lent, maybe)
+ * and goes to one of them: tk_pi_settle() recomputes once the switch to
+ * it is done.  Nothing locked on entry.
+ */
+void tk_pi_released(struct umcg_worker *self, struct umcg_mutex *m, bool handed)
+{
+	int n = atomic_load_explicit(&self->nheld, memory_order_relaxed);
+
+	for (int i = 0; i < n && i < TK_PI_HELD; i++) {
+		if (self->held[i] != m)
+			continue;
+		/* Keep the list dense: the last listed one takes the slot. */
+		self->held[i] = self->held[(n < TK_PI_HELD ? n : TK_PI_HELD) - 1];
+		break;
+	}
+	atomic_store_explicit(&self->nheld, n - 1, memory_order_relaxed);
+	if (handed)
+		atomic_store(&self->pi_recompute, 1);
+}
+
 /* ---- pthread mutexes (called by src/hooks/mutex.c) --------------------- */
+
+int _Atomic tk_pi_scheds;
+
+/* A plain thread's lend, to end it when its wait is over. */
+static __thread struct umcg_worker *outside_owner;
+
+/* Still registered (between tk_registry_begin/end). */
+static bool sched_live(struct umcg_sched *s)
+{
+	for (int i = 0; i < TK_MAX_SCHEDS; i++)
+		if (tk_registry_get(i) == s)
+			return true;
+	return false;
+}
+
+/*
+ * A thread that is no worker (a network thread feeding a queue the
+ * workers share) waits for a worker's pthread mutex.  The policy cannot
+ * rank a thread it does not schedule, and such a thread is what all of a
+ * scheduler's work comes through: it lends the highest priority (INT_MAX;
+ * prio takes it as its top class).  No waiter's server is about to run
+ * (we are none): kick the owner's.
+ */
+static void outside_wait_begin(pthread_mutex_t *m)
+{
+	pid_t tid = pthread_owner_tid(m);
+	struct umcg_worker *o = NULL;
+	struct umcg_server *srv;
+
+	if (tid <= 0)
+		return;
+	tk_registry_begin();
+	for (int i = 0; i < TK_MAX_SCHEDS && !o; i++) {
+		struct umcg_sched *s = tk_registry_get(i);
+
+		if (s && s->priority_inherit)
+			o = worker_by_tid(s, tid);
+	}
+	if (o && raise_pthread(o, INT_MAX, m, NULL)) {
+		atomic_thread_fence(memory_order_seq_cst);
+		if (pthread_owner_tid(m) != tid) {
+			end_pthread(o, m);
+		} else {
+			srv = atomic_load(&o->server);
+			notify(srv, o);
+			umcg_kick(0, atomic_load(&srv->tid));
+			outside_owner = o;
+		}
+	}
+	tk_registry_end();
+}
+
+static void outside_wait_end(pthread_mutex_t *m)
+{
+	struct umcg_worker *o = outside_owner;
+
+	if (!o)
+		return;
+	outside_owner = NULL;
+	tk_registry_begin();
+	if (sched_live(o->sched))
+		end_pthread(o, m);
+	tk_registry_end();
+}
 
 /*
  * The calling thread's trylock of @m just failed and it is about to wait:
@@ -341,8 +427,10 @@ void tk_pi_pthread_wait_begin(pthread_mutex_t *m)
 	pid_t tid;
 	int prio;
 
-	if (!self)
+	if (!self) {
+		outside_wait_begin(m);
 		return;
+	}
 	tid = pthread_owner_tid(m);
 	if (tid > 0 && self->sched->priority_inherit)
 		o = worker_by_tid(self->sched, tid);
@@ -373,8 +461,10 @@ void tk_pi_pthread_wait_end(pthread_mutex_t *m)
 {
 	struct umcg_worker *self = tk_self, *o;
 
-	if (!self)
+	if (!self) {
+		outside_wait_end(m);
 		return;
+	}
 	umcg_policy_lock(&self->pi_lock);
 	o = self->pwait_owner;
 	self->pwait = NULL;
@@ -387,7 +477,8 @@ void tk_pi_pthread_wait_end(pthread_mutex_t *m)
 /* ---- Server side -------------------------------------------------------- */
 
 /*
- * Phase 1, for each worker @w found runnable.  If @w waited for a pthread
+ * Phase 1, for each worker @w found runnable.  A handover of @w's is done
+ * (tk_pi_settle()).  If @w waited for a pthread
  * mutex, it was woken because the owner let go: end that lend now, so
  * that @w can preempt the former owner.  If @w is lent to through a
  * pthread mutex, check that the lend still holds.
@@ -398,6 +489,7 @@ void tk_pi_collected(struct umcg_worker *w)
 	pthread_mutex_t *m;
 	bool stale = true;
 
+	tk_pi_settle(w);
 	umcg_policy_lock(&w->pi_lock);
 	m = w->pwait;
 	o = w->pwait_owner;
@@ -407,15 +499,13 @@ void tk_pi_collected(struct umcg_worker *w)
 
 	m = atomic_load(&w->ppi_mutex);
 	waiter = atomic_load(&w->ppi_waiter);
-	if (!m)
-		return;
-	if (waiter) {
-		/* The waiter still waiting in @m pins it. */
-		umcg_policy_lock(&waiter->pi_lock);
-		if (waiter->pwait == m)
-			stale = pthread_owner_tid(m) != atomic_load(&w->tid);
-		umcg_policy_unlock(&waiter->pi_lock);
-	}
+	if (!m || !waiter)
+		return;	/* none, or a plain thread's: it ends its own */
+	/* The waiter still waiting in @m pins it. */
+	umcg_policy_lock(&waiter->pi_lock);
+	if (waiter->pwait == m)
+		stale = pthread_owner_tid(m) != atomic_load(&w->tid);
+	umcg_policy_unlock(&waiter->pi_lock);
 	if (stale)
 		end_pthread(w, m);
 }

@@ -645,6 +645,8 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 		}
 	}
 	tk_dump_register(s);
+	if (s->priority_inherit)
+		atomic_fetch_add(&tk_pi_scheds, 1);
 	*out = s;
 	return 0;
 fail:
@@ -677,6 +679,8 @@ int umcg_sched_destroy(struct umcg_sched *s)
 	for (w = atomic_load(&s->all); w; w = atomic_load(&w->all_next))
 		if (!w->joined)
 			umcg_worker_join(w, NULL);
+	if (s->priority_inherit)
+		atomic_fetch_sub(&tk_pi_scheds, 1);
 	tk_dump_unregister(s);
 	stop_servers(s, s->nr);
 	if (s->ops->exit)

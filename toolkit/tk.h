@@ -85,6 +85,7 @@ struct umcg_worker {
 	struct umcg_mutex *held[8];	/* umcg mutexes it holds (own thread) */
 	int _Atomic nheld;		/* how many (more than 8: not listed) */
 	int _Atomic yield_at_unlock;	/* a deferred preemption waits */
+	int _Atomic pi_recompute;	/* a handover is under way */
 	struct umcg_worker *pi_next;	/* on a server's pi_pending */
 	bool _Atomic pi_queued;
 	/* The thread. */
@@ -179,14 +180,23 @@ void tk_pi_passed(struct umcg_mutex *m, struct umcg_worker *to) TK_HIDDEN;
 void tk_pi_morphed(struct umcg_worker *owner, struct umcg_worker *w) TK_HIDDEN;
 void tk_pi_released(struct umcg_worker *self, struct umcg_mutex *m, bool handed) TK_HIDDEN;
 int tk_pi_process(struct umcg_server *srv) TK_HIDDEN;
+void tk_pi_settle(struct umcg_worker *w) TK_HIDDEN;
 void tk_pi_collected(struct umcg_worker *w) TK_HIDDEN;
 bool tk_pi_defer(struct umcg_server *srv, struct umcg_worker *cur, uint64_t now) TK_HIDDEN;
 /* src/hooks/mutex.c calls these around a worker's contended pthread lock. */
 void tk_pi_pthread_wait_begin(pthread_mutex_t *m) TK_HIDDEN;
 void tk_pi_pthread_wait_end(pthread_mutex_t *m) TK_HIDDEN;
+/* Live schedulers with priority_inherit: plain threads' locks are watched. */
+extern int _Atomic tk_pi_scheds TK_HIDDEN;
 
 /* toolkit/stats.c */
 int tk_dump_register(struct umcg_sched *s) TK_HIDDEN;
 void tk_dump_unregister(struct umcg_sched *s) TK_HIDDEN;
+/* Every live scheduler, for a thread that is no worker (toolkit/pi.c):
+ * between begin and end a scheduler found is not freed. */
+#define TK_MAX_SCHEDS 16
+void tk_registry_begin(void) TK_HIDDEN;
+void tk_registry_end(void) TK_HIDDEN;
+struct umcg_sched *tk_registry_get(int i) TK_HIDDEN;
 
 #endif /* UMCG_TOOLKIT_TK_H */

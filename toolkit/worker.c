@@ -419,6 +419,7 @@ int umcg_mutex_unlock(struct umcg_mutex *m)
 	if (!umcg_worker_holds_lock(self))
 		atomic_store(&self->yield_at_unlock, 0);
 	switch_to(self, w, false);
+	tk_pi_settle(self);
 	return 0;
 }
 
@@ -451,6 +452,7 @@ int umcg_cond_wait(struct umcg_cond *c, struct umcg_mutex *m)
 		switch_to(self, w, true);
 	else
 		park(self, TK_LEAVE_PARK, UINT64_MAX);
+	tk_pi_settle(self);
 	/*
 	 * Named by a signaller (take @m back ourselves), or by an unlocker of
 	 * @m after a signaller moved us onto @m's queue (we own @m already).

@@ -113,6 +113,7 @@ struct umcg_worker;
 extern __thread struct umcg_worker *tk_self UMCG_HIDDEN;
 void tk_pi_pthread_wait_begin(pthread_mutex_t *m) UMCG_HIDDEN;
 void tk_pi_pthread_wait_end(pthread_mutex_t *m) UMCG_HIDDEN;
+extern int _Atomic tk_pi_scheds UMCG_HIDDEN;
 
 /* src/hooks/rw.c: read/write families, the RWF_NOWAIT protocol. */
 enum umcg_rw_dir { UMCG_RW_READ, UMCG_RW_WRITE };

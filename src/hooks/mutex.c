@@ -44,11 +44,14 @@ UMCG_REAL_VER(pthread_mutex_lock, NULL, (void *)lock_fallback);
 UMCG_REAL_VER(pthread_mutex_trylock, NULL, (void *)trylock_fallback);
 UMCG_REAL(pthread_mutex_timedlock);
 
-/* A worker of the emul backend (declares its blocks), or of a toolkit
- * scheduler on any backend (records what it waits for). */
+/* A worker of the emul backend (declares its blocks), of a toolkit
+ * scheduler on any backend (records what it waits for), or any thread
+ * while a scheduler lends priorities (a plain thread may wait for a
+ * worker: it lends too). */
 static bool lock_watched(void)
 {
-	return umcg_hook_active() || tk_self;
+	return umcg_hook_active() || tk_self ||
+	       atomic_load_explicit(&tk_pi_scheds, memory_order_relaxed);
 }
 
 int pthread_mutex_lock(pthread_mutex_t *m)
