@@ -16,6 +16,9 @@
  *  - no inheritance across schedulers: a waiter of another scheduler lends
  *    nothing (pthread mutexes only: a umcg_mutex is for the workers of
  *    one scheduler).
+ * And lock-holder preemption deferral: with prio's holder_grace_ns, a
+ * worker holding a umcg_mutex at its slice end runs on to its unlock,
+ * which gives the CPU to the waiting worker; without, it is preempted.
  * Every property is an ordering or a priority read back; M's computing
  * ends when H got the lock, or after a bound (10 s where inheritance
  * should never need it, 100 ms where the test wants the inversion to show),
@@ -428,6 +431,85 @@ static int test_pthread_no_inheritance_across_schedulers(void)
 	return 0;
 }
 
+/* ---- Lock-holder preemption deferral ---------------------------------------- */
+
+static atomic_int other_ran, holder_saw_other, other_before_holder_went_on;
+
+/* A: holds the mutex across its slice end; with a grace it is not
+ * preempted until its unlock, which then gives the CPU to B. */
+static void *slice_holder(void *arg)
+{
+	int grace = (int)(intptr_t)arg;
+	uint64_t end;
+
+	umcg_mutex_lock(&ctx.um[0]);
+	atomic_store(&ctx.l_locked, 1);
+	/* 20 ms: ten slices; the grace (10 s) covers it, a bound on the
+	 * control (no grace) waits for B instead. */
+	end = t_now(CLOCK_MONOTONIC) + (grace ? 20 * T_MS : 10 * T_SEC);
+	while (t_now(CLOCK_MONOTONIC) < end && !(!grace && atomic_load(&other_ran)))
+		;
+	atomic_store(&holder_saw_other, atomic_load(&other_ran));
+	umcg_mutex_unlock(&ctx.um[0]);
+	atomic_store(&other_before_holder_went_on, atomic_load(&other_ran));
+	return NULL;
+}
+
+static void *slice_other(void *arg)
+{
+	(void)arg;
+	atomic_store(&other_ran, 1);
+	return NULL;
+}
+
+static int deferral(int grace)
+{
+	struct umcg_policy_prio_arg pa = {
+		.nr_classes = 1, .slice_ns = 2 * T_MS, .preempt_on_wake = true,
+		.holder_grace_ns = grace ? 10 * T_SEC : 0,
+	};
+	struct umcg_sched_attr a;
+	struct umcg_worker *w[2];
+	struct umcg_sched *s = NULL;
+
+	ctx_reset(K_UMCG, 0);
+	atomic_store(&other_ran, 0);
+	atomic_store(&holder_saw_other, 0);
+	atomic_store(&other_before_holder_went_on, 0);
+	umcg_sched_attr_init(&a);
+	a.policy = umcg_policy_prio;
+	a.policy_arg = &pa;
+	a.nr_servers = 1;
+	T_CHECK_OK(umcg_sched_create(&s, &a));
+	T_CHECK_OK(umcg_worker_spawn(s, &w[0], slice_holder,
+				     (void *)(intptr_t)grace, NULL));
+	T_CHECK(await(&ctx.l_locked), "A never locked");
+	T_CHECK_OK(umcg_worker_spawn(s, &w[1], slice_other, NULL, NULL));
+	for (int i = 0; i < 2; i++)
+		T_CHECK_OK(umcg_worker_join(w[i], NULL));
+	T_CHECK_OK(umcg_sched_destroy(s));
+	if (grace) {
+		T_CHECK(!atomic_load(&holder_saw_other),
+			"B ran while A held the mutex, within A's grace");
+		T_CHECK(atomic_load(&other_before_holder_went_on),
+			"A's unlock did not give the CPU to B");
+	} else {
+		T_CHECK(atomic_load(&holder_saw_other),
+			"without a grace A was never preempted at its slice end");
+	}
+	return 0;
+}
+
+static int test_holder_grace_defers_slice_preemption(void)
+{
+	return deferral(1);
+}
+
+static int test_no_grace_preempts_holder(void)
+{
+	return deferral(0);
+}
+
 int main(int argc, char **argv)
 {
 	int nfail = 0;
@@ -442,5 +524,7 @@ int main(int argc, char **argv)
 	T_RUN(test_pthread_inversion_without_inheritance, nfail);
 	T_RUN(test_pthread_chain_of_two, nfail);
 	T_RUN(test_pthread_no_inheritance_across_schedulers, nfail);
+	T_RUN(test_holder_grace_defers_slice_preemption, nfail);
+	T_RUN(test_no_grace_preempts_holder, nfail);
 	return t_finish(nfail);
 }
