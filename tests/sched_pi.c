@@ -452,8 +452,8 @@ static void *slice_holder(void *arg)
 
 	umcg_mutex_lock(&ctx.um[0]);
 	atomic_store(&ctx.l_locked, 1);
-	while (!someone_queued())
-		;	/* B is spawned and waits for the CPU */
+	while (!someone_queued() && !atomic_load(&other_ran))
+		;	/* B is spawned and waits for the CPU (or ran) */
 	/* 200 ms: a hundred slices; the grace (10 s) covers it, a bound on the
 	 * control (no grace) waits for B instead. */
 	end = t_now(CLOCK_MONOTONIC) + (grace ? 200 * T_MS : 10 * T_SEC);
