@@ -45,6 +45,13 @@
  *   RESULT <umcg|pool|nthreads> throughput=<req/s> util=<0..1>
  *          lc_p50_us=<n> lc_p99_us=<n> batch_p50_us=<n> batch_p99_us=<n>
  *
+ * --mutexq adds two configurations: umcg.mutexq, the toolkit with the
+ * request queues as lists under one pthread mutex (which batch workers,
+ * latency-critical workers and the generator all take), and
+ * umcg.mutexq.noinherit, the same with the toolkit's priority inheritance
+ * off: a batch worker preempted while it holds the queue lock stalls the
+ * generator and the latency-critical workers behind it.
+ *
  * Limits: one process measures itself (the generator shares the CPUs);
  * a request still queued when a run is cut off counts with the latency it
  * had then (a lower bound).  See --help for the knobs.
@@ -71,8 +78,16 @@
 #include <umcg_sched.h>
 
 enum { LC = 0, BATCH = 1 };
-enum kind { K_UMCG, K_POOL, K_NTHREADS, K__COUNT };
-static const char *const kind_name[K__COUNT] = { "umcg", "pool", "nthreads" };
+enum kind { K_UMCG, K_MUTEXQ, K_MUTEXQ_NOPI, K_POOL, K_NTHREADS, K__COUNT };
+static const char *const kind_name[K__COUNT] = {
+	"umcg", "umcg.mutexq", "umcg.mutexq.noinherit", "pool", "nthreads",
+};
+
+/* The toolkit runs it (the mutexq ones: with a locked request queue). */
+static bool is_umcg(enum kind k)
+{
+	return k == K_UMCG || k == K_MUTEXQ || k == K_MUTEXQ_NOPI;
+}
 
 /* ---- Options ----------------------------------------------------------------- */
 
@@ -93,6 +108,7 @@ static struct {
 	bool json;
 	bool quiet;
 	bool plain_host;	/* toolkit threads with the kernel's defaults */
+	bool mutexq;		/* also run umcg.mutexq and .noinherit */
 	bool pin_workers;	/* umcg workers pinned to their server's CPU */
 	uint64_t pool_slice_us;	/* EEVDF slice for pool threads; 0: default */
 } opt = {
@@ -245,6 +261,15 @@ struct run {
 	 */
 	struct req **ring[2];
 	size_t _Atomic ring_in[2], ring_out[2];
+	/*
+	 * --mutexq: the queues as a list under one pthread mutex instead,
+	 * as an application would write them: that inversion, solved by the
+	 * toolkit's priority inheritance (umcg.mutexq) or not
+	 * (umcg.mutexq.noinherit).
+	 */
+	bool locked_queue;
+	pthread_mutex_t qlock;
+	struct req *head[2], *tail[2];
 	int _Atomic qlen;
 	sem_t sem[2];		/* one count per queued request */
 	int nr_lc;		/* threads 0..nr_lc-1 serve LC, the rest batch */
@@ -268,11 +293,45 @@ struct run {
 	double p50[2], p99[2];
 };
 
+static void locked_push(struct run *r, struct req *q)
+{
+	q->next = NULL;
+	pthread_mutex_lock(&r->qlock);
+	if (r->tail[q->cls])
+		r->tail[q->cls]->next = q;
+	else
+		r->head[q->cls] = q;
+	r->tail[q->cls] = q;
+	atomic_fetch_add(&r->qlen, 1);
+	pthread_mutex_unlock(&r->qlock);
+	sem_post(&r->sem[q->cls]);
+}
+
+static struct req *locked_pop(struct run *r, int c)
+{
+	struct req *q;
+
+	pthread_mutex_lock(&r->qlock);
+	q = r->head[c];
+	if (q) {
+		r->head[c] = q->next;
+		if (!r->head[c])
+			r->tail[c] = NULL;
+		atomic_fetch_sub(&r->qlen, 1);
+	}
+	pthread_mutex_unlock(&r->qlock);
+	return q;
+}
+
 static void queue_push(struct run *r, struct req *q)
 {
 	size_t i = atomic_load_explicit(&r->ring_in[q->cls],
 					memory_order_relaxed);
 
+	if (r->locked_queue) {
+		locked_push(r, q);
+		return;
+	}
 	r->ring[q->cls][i] = q;
 	/* release: the entry is written before a taker can reach it */
 	atomic_store_explicit(&r->ring_in[q->cls], i + 1, memory_order_release);
@@ -283,8 +342,11 @@ static void queue_push(struct run *r, struct req *q)
 /* After a successful sem_wait() on @c's semaphore: that class's next entry. */
 static struct req *queue_pop(struct run *r, int c)
 {
-	size_t i = atomic_fetch_add(&r->ring_out[c], 1);
+ 	size_t i;
 
+	if (r->locked_queue)
+		return locked_pop(r, c);
+	i = atomic_fetch_add(&r->ring_out[c], 1);
 	if (i >= atomic_load_explicit(&r->ring_in[c], memory_order_acquire))
 		return NULL;
 	atomic_fetch_sub(&r->qlen, 1);
@@ -366,7 +428,7 @@ static void *serve_loop(void *arg)
 	struct run *r = sa->run;
 	int c = sa->cls;
 
-	if (r->kind != K_UMCG && opt.pool_slice_us) {
+	if (!is_umcg(r->kind) && opt.pool_slice_us) {
 		/* The kernel's own lever: a short slice for every pool thread. */
 		struct demo_sched_attr a = { .size = sizeof(a), .policy = SCHED_OTHER,
 					     .runtime = opt.pool_slice_us * 1000 };
@@ -485,7 +547,7 @@ static void sleep_until(uint64_t t)
 
 static int start_threads(struct run *r, pthread_t *th)
 {
-	if (r->kind == K_UMCG) {
+	if (is_umcg(r->kind)) {
 		struct umcg_sched_attr a;
 		struct umcg_policy_prio_arg pa = { .nr_classes = 2, .preempt_on_wake = true };
 
@@ -497,6 +559,7 @@ static int start_threads(struct run *r, pthread_t *th)
 		}
 		a.policy_arg = &pa;
 		a.pin_workers = opt.pin_workers;
+		a.priority_inherit = r->kind != K_MUTEXQ_NOPI;
 		if (opt.plain_host) {
 			a.server_rt = 0;
 			a.host_slice_ns = -1;
@@ -528,7 +591,7 @@ static void stop_threads(struct run *r, pthread_t *th)
 		sem_post(&r->sem[LC]);
 		sem_post(&r->sem[BATCH]);
 	}
-	if (r->kind == K_UMCG) {
+	if (is_umcg(r->kind)) {
 		struct umcg_server_stats st;
 
 		umcg_sched_stats(r->sched, &st);
@@ -565,6 +628,9 @@ static int run_one(struct run *r, int fd, double seconds)
 		atomic_store(&r->ring_in[c], 0);
 		atomic_store(&r->ring_out[c], 0);
 	}
+	r->locked_queue = r->kind == K_MUTEXQ || r->kind == K_MUTEXQ_NOPI;
+	pthread_mutex_init(&r->qlock, NULL);
+	r->head[LC] = r->head[BATCH] = r->tail[LC] = r->tail[BATCH] = NULL;
 	sem_init(&r->sem[LC], 0, 0);
 	sem_init(&r->sem[BATCH], 0, 0);
 	r->nr_lc = r->threads / 4 > 0 ? r->threads / 4 : 1;
@@ -621,6 +687,7 @@ static int run_one(struct run *r, int fd, double seconds)
 	/* Other processes' CPU time in the window: a loaded host skews all. */
 	if (host_end - host_warm > cpu_end - cpu_warm)
 		r->others_s += (double)(host_end - host_warm - (cpu_end - cpu_warm)) / 1e9;
+	pthread_mutex_destroy(&r->qlock);
 	sem_destroy(&r->sem[LC]);
 	sem_destroy(&r->sem[BATCH]);
 	free(r->ring[LC]);
@@ -638,22 +705,22 @@ static int run_one(struct run *r, int fd, double seconds)
 
 static void print_table(struct run *runs, int n)
 {
-	printf("\n%-9s %8s %6s %6s %8s %10s %10s %11s %11s %6s %7s\n", "config",
+	printf("\n%-21s %8s %6s %6s %8s %10s %10s %11s %11s %6s %7s\n", "config",
 	       "req/s", "util", "work", "blocked", "lc_p50_us", "lc_p99_us",
 	       "batch_p50", "batch_p99", "unfin", "others");
 	for (int i = 0; i < n; i++) {
 		struct run *r = &runs[i];
 
-		printf("%-9s %8.1f %6.3f %6.3f %7.0f%% %10.0f %10.0f %11.0f %11.0f %6zu %7.3f\n",
+		printf("%-21s %8.1f %6.3f %6.3f %7.0f%% %10.0f %10.0f %11.0f %11.0f %6zu %7.3f\n",
 		       kind_name[r->kind], r->throughput, r->util, r->work_util,
 		       r->block_frac * 100, r->p50[LC], r->p99[LC], r->p50[BATCH],
 		       r->p99[BATCH], r->unfinished, r->others);
 	}
 	for (int i = 0; i < n; i++)
-		if (runs[i].kind == K_UMCG)
-			printf("\numcg (%s, backend %s): switches=%llu blocks=%llu "
+		if (is_umcg(runs[i].kind))
+			printf("\n%s (%s, backend %s): switches=%llu blocks=%llu "
 			       "wakes=%llu preemptions=%llu steals=%llu kicks=%llu\n",
-			       opt.policy, umcg_backend_name(),
+			       kind_name[runs[i].kind], opt.policy, umcg_backend_name(),
 			       (unsigned long long)runs[i].st.switches,
 			       (unsigned long long)runs[i].st.blocks,
 			       (unsigned long long)runs[i].st.wakes,
@@ -702,6 +769,9 @@ static void usage(FILE *f)
 		"  --workers N       umcg workers and pool threads (16 per CPU)\n"
 		"  --nthreads N      threads of the small pool (one per CPU)\n"
 		"  --only LIST       run only these, e.g. umcg,pool\n"
+		"  --mutexq          also umcg.mutexq and umcg.mutexq.noinherit: the\n"
+		"                    request queues under a pthread mutex, with and\n"
+		"                    without priority inheritance\n"
 		"  --json            machine-readable summary on stdout\n"
 		"  --quiet           no progress line\n"
 		"  --pin-workers     pin umcg workers to their server's CPU (default)\n"
@@ -723,6 +793,7 @@ static int parse(int argc, char **argv)
 		{ "plain-host", 0, 0, 5 }, { "pin-workers", 0, 0, 6 },
 		{ "no-pin-workers", 0, 0, 9 },
 		{ "pool-slice", 1, 0, 7 }, { "rounds", 1, 0, 8 },
+		{ "mutexq", 0, 0, 10 },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -748,6 +819,7 @@ static int parse(int argc, char **argv)
 		case 6: opt.pin_workers = true; break;
 		case 9: opt.pin_workers = false; break;
 		case 8: opt.rounds = atoi(optarg); break;
+		case 10: opt.mutexq = true; break;
 		case 7: opt.pool_slice_us = strtoull(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -756,6 +828,17 @@ static int parse(int argc, char **argv)
 	if (opt.duration <= 0 || opt.rounds < 1 || opt.lc_frac < 0 || opt.lc_frac > 1 || opt.load <= 0)
 		return -1;
 	return 0;
+}
+
+/* @name is one of the comma-separated names of @list. */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -794,7 +877,8 @@ int main(int argc, char **argv)
 	calibrate();
 
 	for (int k = 0; k < K__COUNT; k++)
-		if (!opt.only || strstr(opt.only, kind_name[k]))
+		if (opt.only ? listed(opt.only, kind_name[k])
+			     : (k != K_MUTEXQ && k != K_MUTEXQ_NOPI) || opt.mutexq)
 			runs[n++] = (struct run){ .kind = (enum kind)k };
 	if (!opt.quiet)
 		fprintf(stderr,

@@ -90,7 +90,13 @@ struct umcg_sched_attr {
 	 * setting alone.
 	 */
 	int block_rt;
-	int __pad;
+	/*
+	 * Priority inheritance (docs/toolkit.md, "Priority inheritance"): a
+	 * worker waiting for a umcg_mutex, or for a pthread mutex held by a
+	 * worker of this scheduler, lends its effective priority to the
+	 * owner until the owner lets go; default 1.  0: owners keep their own.
+	 */
+	int priority_inherit;
 	/* Room for later members: umcg_sched_attr_init() zeroes it, so a
 	 * program built against this header keeps working. */
 	uint64_t __reserved[7];
@@ -170,6 +176,16 @@ int umcg_worker_sleep(uint64_t ns);
 /* Set @w's (NULL: the caller's) priority; used at its next enqueue. */
 int umcg_worker_set_priority(struct umcg_worker *w, int prio);
 int umcg_worker_priority(const struct umcg_worker *w);
+/*
+ * The priority a policy should schedule @w at: its own, or the highest one
+ * lent to it by workers waiting for a lock it holds (priority inheritance),
+ * whichever is higher.  Lock-free; a policy reads it at enqueue and in
+ * boosted().
+ */
+int umcg_worker_effective_priority(const struct umcg_worker *w);
+/* True while @w holds a umcg_mutex (what lock-holder preemption deferral
+ * looks at; pthread mutexes are not counted). */
+bool umcg_worker_holds_lock(const struct umcg_worker *w);
 int umcg_worker_id(const struct umcg_worker *w);
 /* The server @w last ran on (or was queued for). */
 struct umcg_server *umcg_worker_server(const struct umcg_worker *w);
@@ -219,6 +235,8 @@ void umcg_policy_queue_push_front(struct umcg_policy_queue *q, struct umcg_worke
 struct umcg_worker *umcg_policy_queue_pop(struct umcg_policy_queue *q);
 /* Remove and return the last worker (stealers take the cold end). */
 struct umcg_worker *umcg_policy_queue_pop_tail(struct umcg_policy_queue *q);
+/* Take @w, which is on @q, off it (boosted() moves a worker between queues). */
+void umcg_policy_queue_remove(struct umcg_policy_queue *q, struct umcg_worker *w);
 
 /* A spin lock that yields the CPU after a short spin (no system call while
  * it is free).  Policy callbacks run on server threads only. */
@@ -315,6 +333,29 @@ struct umcg_policy_ops {
 	 * reports 0 (and tick's default never preempts).
 	 */
 	size_t (*queued)(struct umcg_server *srv);
+
+	/*
+	 * boosted: umcg_worker_effective_priority(@w) rose because a worker
+	 * of a higher priority waits for a lock @w holds (priority
+	 * inheritance).  @w may be in any state: if the policy has it queued,
+	 * it should move it to where its new priority runs it next (the
+	 * toolkit then kicks an idle server, or asks should_preempt() as for
+	 * new work); running, blocked or parked, nothing is needed (enqueue
+	 * reads the effective priority).  Called on the server of the waiter,
+	 * which just left its CPU.  The priority falls back at the owner's
+	 * unlock without a call: the owner is running then, and its next
+	 * enqueue sees it.  If NULL: a queued owner keeps its place.
+	 */
+	void (*boosted)(struct umcg_server *srv, struct umcg_worker *w);
+
+	/*
+	 * holder_grace_ns: @curr holds a lock and tick() (or the default)
+	 * decided to preempt it at the end of its slice: how long it may run
+	 * on instead, once per slice, so that it can release the lock first
+	 * (it gives the CPU back at its last unlock).  0: preempt now.
+	 * If NULL: no deferral.
+	 */
+	uint64_t (*holder_grace_ns)(struct umcg_server *srv, struct umcg_worker *curr);
 };
 
 /* The built-in policies (toolkit/policies/<name>.c, table <name>_ops). */
@@ -331,6 +372,9 @@ struct umcg_policy_prio_arg {
 	int nr_classes;		/* priorities 0..nr_classes-1; higher runs first */
 	uint64_t slice_ns;	/* 0: a worker runs until it blocks or yields */
 	bool preempt_on_wake;	/* a higher class preempts a running lower one */
+	/* A slice preemption of a lock holder waits up to this long for
+	 * its last unlock; 0: none. */
+	uint64_t holder_grace_ns;
 };
 struct umcg_policy_slice_arg {
 	uint64_t slice_ns;	/* default 2 ms */

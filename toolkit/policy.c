@@ -103,6 +103,20 @@ struct umcg_worker *umcg_policy_queue_pop_tail(struct umcg_policy_queue *q)
 	return w;
 }
 
+void umcg_policy_queue_remove(struct umcg_policy_queue *q, struct umcg_worker *w)
+{
+	if (w->q_prev)
+		w->q_prev->q_next = w->q_next;
+	else
+		q->head = w->q_next;
+	if (w->q_next)
+		w->q_next->q_prev = w->q_prev;
+	else
+		q->tail = w->q_prev;
+	w->q_next = w->q_prev = NULL;
+	q->len--;
+}
+
 /* ---- Lock ------------------------------------------------------------------- */
 
 

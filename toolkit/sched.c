@@ -209,6 +209,7 @@ static int phase_collect(struct umcg_server *srv)
 			tk_stat_add(&srv->st.wakes, 1);
 		UMCG_TRACE(tk_enqueue, srv->id, atomic_load(&w->tid), (int)why);
 		atomic_store(&w->server, srv);
+		tk_pi_collected(w);
 		tk_set_wstate(w, TK_W_QUEUED);
 		s->ops->enqueue(srv, w, why);
 		n++;
@@ -310,6 +311,9 @@ static void start_slice(struct umcg_server *srv, struct umcg_worker *w)
 
 	srv->slice_owner = w;
 	srv->slice_end = ns ? tk_now() + ns : 0;
+	srv->grace_used = false;
+	if (w)
+		atomic_store(&w->yield_at_unlock, 0);
 }
 
 static struct umcg_worker *phase_pick(struct umcg_server *srv)
@@ -366,6 +370,9 @@ static void phase_tick(struct umcg_server *srv, struct umcg_worker *cur)
 		preempt = ops->tick(srv, cur, now - atomic_load(&cur->run_start));
 	else
 		preempt = ops->queued && ops->queued(srv) > 0;
+	/* A lock holder may get a grace to unlock first (toolkit/pi.c). */
+	if (preempt && tk_pi_defer(srv, cur, now))
+		return;
 	if (preempt)
 		preempt_worker(srv, cur);
 	start_slice(srv, cur);
@@ -453,7 +460,8 @@ static void server_loop(struct umcg_server *srv)
 
 	srv->mark_ns = tk_now();
 	for (;;) {
-		int n = phase_collect(srv);			/* 1 */
+		/* 1, and owners that inherited a priority (toolkit/pi.c) */
+		int n = phase_collect(srv) + tk_pi_process(srv);
 		enum cur_state cs = phase_current(srv);		/* 2 */
 		struct umcg_worker *cur;
 
@@ -514,6 +522,7 @@ void umcg_sched_attr_init(struct umcg_sched_attr *attr)
 		.server_rt = 1,
 		.host_slice_ns = UMCG_SCHED_HOST_SLICE_NS,
 		.block_rt = 1,
+		.priority_inherit = 1,
 	};
 }
 
@@ -598,6 +607,7 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	s->pin = attr->pin;
 	s->pin_workers = attr->pin_workers;
 	s->server_rt = attr->server_rt;
+	s->priority_inherit = attr->priority_inherit;
 	s->host_slice_ns = attr->host_slice_ns;
 	s->stack_size = attr->stack_size ? attr->stack_size : UMCG_SCHED_DEFAULT_STACK;
 	if (s->stack_size < TK_STACK_MIN)
@@ -635,6 +645,8 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 		}
 	}
 	tk_dump_register(s);
+	if (s->priority_inherit)
+		atomic_fetch_add(&tk_pi_scheds, 1);
 	*out = s;
 	return 0;
 fail:
@@ -667,6 +679,8 @@ int umcg_sched_destroy(struct umcg_sched *s)
 	for (w = atomic_load(&s->all); w; w = atomic_load(&w->all_next))
 		if (!w->joined)
 			umcg_worker_join(w, NULL);
+	if (s->priority_inherit)
+		atomic_fetch_sub(&tk_pi_scheds, 1);
 	tk_dump_unregister(s);
 	stop_servers(s, s->nr);
 	if (s->ops->exit)
@@ -750,6 +764,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	w->fn = fn;
 	w->arg = arg;
 	w->cpu = -1;
+	tk_pi_worker_init(w);
 	/* Filled before the thread exists: the dump may read it any time. */
 	umcg_task_init_worker(&w->task, atomic_load(&srv->tid));
 	w->stack_size = stack_size;

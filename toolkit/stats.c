@@ -23,9 +23,10 @@
 #include <unistd.h>
 #include "tk.h"
 
-#define TK_MAX_SCHEDS 16
-
 static struct umcg_sched *_Atomic registry[TK_MAX_SCHEDS];
+/* Threads looking through the registry (toolkit/pi.c) and using what they
+ * found: unregistering waits for them before the scheduler is freed. */
+static int _Atomic registry_readers;
 static int _Atomic sigquit_installed;
 
 /* ---- Counters ---------------------------------------------------------------- */
@@ -317,4 +318,25 @@ void tk_dump_unregister(struct umcg_sched *s)
 
 	if (i >= 0)
 		atomic_store(&registry[i], NULL);
+	/* Pairs with tk_registry_begin(): a reader either sees NULL or we
+	 * see it and wait until it is done. */
+	atomic_thread_fence(memory_order_seq_cst);
+	while (atomic_load(&registry_readers))
+		sched_yield();
+}
+
+void tk_registry_begin(void)
+{
+	atomic_fetch_add(&registry_readers, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void tk_registry_end(void)
+{
+	atomic_fetch_sub(&registry_readers, 1);
+}
+
+struct umcg_sched *tk_registry_get(int i)
+{
+	return i >= 0 && i < TK_MAX_SCHEDS ? atomic_load(&registry[i]) : NULL;
 }

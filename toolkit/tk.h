@@ -73,6 +73,21 @@ struct umcg_worker {
 	struct umcg_worker *wq_next;
 	struct umcg_mutex *wait_mutex;	/* condvar: the mutex to take back */
 	bool _Atomic got_mutex;		/* handed the mutex while parked */
+	/* Priority inheritance (toolkit/pi.c). */
+	struct umcg_policy_lock pi_lock;	/* guards blocked_on, pwait* */
+	struct umcg_mutex *blocked_on;	/* the umcg_mutex it waits for */
+	pthread_mutex_t *pwait;		/* the pthread mutex it waits for */
+	struct umcg_worker *pwait_owner;	/* ... and its owner, a worker */
+	uint64_t _Atomic pi_umcg;	/* generation << 32 | lent priority */
+	int _Atomic pi_pthread;		/* lent through a pthread mutex */
+	pthread_mutex_t *_Atomic ppi_mutex;	/* ... that one */
+	struct umcg_worker *_Atomic ppi_waiter;	/* ... by that waiter */
+	struct umcg_mutex *held[8];	/* umcg mutexes it holds (own thread) */
+	int _Atomic nheld;		/* how many (more than 8: not listed) */
+	int _Atomic yield_at_unlock;	/* a deferred preemption waits */
+	int _Atomic pi_recompute;	/* a handover is under way */
+	struct umcg_worker *pi_next;	/* on a server's pi_pending */
+	bool _Atomic pi_queued;
 	/* The thread. */
 	void *(*fn)(void *);
 	void *arg;
@@ -96,6 +111,9 @@ struct umcg_server {
 	void *policy_slot;
 	uint64_t slice_end;		/* absolute ns; 0: none */
 	struct umcg_worker *slice_owner;	/* whose slice slice_end is */
+	bool grace_used;		/* this slice was extended for a lock */
+	/* Owners whose effective priority rose, for policy->boosted. */
+	struct umcg_worker *_Atomic pi_pending;
 	uint64_t mark_ns;		/* last time accounting point */
 	int start_err;
 	/* Counters, relaxed: read by anyone at any time. */
@@ -113,6 +131,7 @@ struct umcg_sched {
 	int pin;
 	int pin_workers;
 	int server_rt;
+	int priority_inherit;
 	int64_t host_slice_ns;
 	size_t stack_size;
 	bool _Atomic stopping;
@@ -151,8 +170,33 @@ void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self) TK_HIDD
 void tk_pin_worker(struct umcg_worker *w, int cpu) TK_HIDDEN;
 void tk_host_sched(struct umcg_sched *s, bool server) TK_HIDDEN;
 
+/* toolkit/pi.c: priority inheritance, lock-holder preemption deferral */
+void tk_pi_worker_init(struct umcg_worker *w) TK_HIDDEN;
+void tk_pi_wait_begin(struct umcg_worker *self, struct umcg_mutex *m) TK_HIDDEN;
+void tk_pi_wait_queued(struct umcg_worker *self, struct umcg_mutex *m) TK_HIDDEN;
+void tk_pi_wait_end(struct umcg_worker *self) TK_HIDDEN;
+void tk_pi_acquired(struct umcg_worker *self, struct umcg_mutex *m) TK_HIDDEN;
+void tk_pi_passed(struct umcg_mutex *m, struct umcg_worker *to) TK_HIDDEN;
+void tk_pi_morphed(struct umcg_worker *owner, struct umcg_worker *w) TK_HIDDEN;
+void tk_pi_released(struct umcg_worker *self, struct umcg_mutex *m, bool handed) TK_HIDDEN;
+int tk_pi_process(struct umcg_server *srv) TK_HIDDEN;
+void tk_pi_settle(struct umcg_worker *w) TK_HIDDEN;
+void tk_pi_collected(struct umcg_worker *w) TK_HIDDEN;
+bool tk_pi_defer(struct umcg_server *srv, struct umcg_worker *cur, uint64_t now) TK_HIDDEN;
+/* src/hooks/mutex.c calls these around a worker's contended pthread lock. */
+void tk_pi_pthread_wait_begin(pthread_mutex_t *m) TK_HIDDEN;
+void tk_pi_pthread_wait_end(pthread_mutex_t *m) TK_HIDDEN;
+/* Live schedulers with priority_inherit: plain threads' locks are watched. */
+extern int _Atomic tk_pi_scheds TK_HIDDEN;
+
 /* toolkit/stats.c */
 int tk_dump_register(struct umcg_sched *s) TK_HIDDEN;
 void tk_dump_unregister(struct umcg_sched *s) TK_HIDDEN;
+/* Every live scheduler, for a thread that is no worker (toolkit/pi.c):
+ * between begin and end a scheduler found is not freed. */
+#define TK_MAX_SCHEDS 16
+void tk_registry_begin(void) TK_HIDDEN;
+void tk_registry_end(void) TK_HIDDEN;
+struct umcg_sched *tk_registry_get(int i) TK_HIDDEN;
 
 #endif /* UMCG_TOOLKIT_TK_H */

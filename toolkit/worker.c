@@ -25,8 +25,10 @@
  * fails with EAGAIN, we give the CPU back to ourselves and try again after
  * sched_yield().  T is committed to park, so this ends.
  *
- * Limits: waiters are FIFO (no priority inheritance); a waiter on a mutex
- * cannot time out.
+ * A waiter lends its priority to the mutex's owner (toolkit/pi.c).
+ *
+ * Limits: waiters are FIFO (inheritance changes who runs, not who gets
+ * the mutex next); a waiter on a mutex cannot time out.
  */
 #include <errno.h>
 #include <sched.h>
@@ -295,6 +297,7 @@ int umcg_mutex_trylock(struct umcg_mutex *m)
 	if (!atomic_compare_exchange_strong(&m->__state, &free_, M_LOCKED))
 		return -EBUSY;
 	atomic_store(&m->__owner, tk_self);
+	tk_pi_acquired(tk_self, m);
 	return 0;
 }
 
@@ -307,10 +310,13 @@ int umcg_mutex_lock(struct umcg_mutex *m)
 		return -EPERM;
 	if (atomic_compare_exchange_strong(&m->__state, &st, M_LOCKED)) {
 		atomic_store(&m->__owner, self);
+		tk_pi_acquired(self, m);
 		return 0;
 	}
 	if (atomic_load(&m->__owner) == self)
 		return -EDEADLK;
+	/* Before we queue: a chain walk through us finds @m from then on. */
+	tk_pi_wait_begin(self, m);
 	/* Immune to preemption from here: we may hold __qlock. */
 	leave_begin(self);
 	umcg_policy_lock(&m->__qlock);
@@ -326,6 +332,8 @@ int umcg_mutex_lock(struct umcg_mutex *m)
 			umcg_policy_unlock(&m->__qlock);
 			leave_cancel(self);
 			atomic_store(&m->__owner, self);
+			tk_pi_wait_end(self);
+			tk_pi_acquired(self, m);
 			return 0;
 		}
 		if (st == M_WAITERS ||
@@ -336,14 +344,20 @@ int umcg_mutex_lock(struct umcg_mutex *m)
 	atomic_store(&self->got_mutex, false);
 	wq_push(&m->__head, &m->__tail, self);
 	umcg_policy_unlock(&m->__qlock);
+	/* Lend our priority to the owner (and its owner...) before we park:
+	 * our server, kicked by the park, then runs the owner next. */
+	tk_pi_wait_queued(self, m);
 	/*
 	 * Park even if got_mutex is already true: the unlocker that set it
 	 * names us next and keeps trying until we are parked.
 	 */
 	for (;;) {
 		park(self, TK_LEAVE_PARK, UINT64_MAX);
-		if (atomic_load(&self->got_mutex))
+		if (atomic_load(&self->got_mutex)) {
+			tk_pi_wait_end(self);
+			tk_pi_acquired(self, m);
 			return 0;
+		}
 		leave_begin(self);	/* a stray wake: still queued, park again */
 	}
 }
@@ -366,10 +380,19 @@ static struct umcg_worker *mutex_pass(struct umcg_mutex *m)
 	atomic_store(&m->__state, !w ? M_FREE : m->__head ? M_WAITERS : M_LOCKED);
 	if (w) {
 		atomic_store(&m->__owner, w);
+		tk_pi_passed(m, w);
 		atomic_store(&w->got_mutex, true);
 	}
 	umcg_policy_unlock(&m->__qlock);
 	return w;
+}
+
+/* After an unlock: a preemption deferred for our locks happens now. */
+static void holder_done(struct umcg_worker *self)
+{
+	if (!umcg_worker_holds_lock(self) &&
+	    atomic_exchange(&self->yield_at_unlock, 0))
+		umcg_worker_yield();
 }
 
 int umcg_mutex_unlock(struct umcg_mutex *m)
@@ -383,17 +406,26 @@ int umcg_mutex_unlock(struct umcg_mutex *m)
 		return -EPERM;
 	/* Fast path: no waiter, no CPU change. */
 	atomic_store(&m->__owner, NULL);
-	if (atomic_compare_exchange_strong(&m->__state, &st, M_FREE))
+	if (atomic_compare_exchange_strong(&m->__state, &st, M_FREE)) {
+		tk_pi_released(self, m, false);
+		holder_done(self);
 		return 0;
+	}
 	atomic_store(&m->__owner, self);
 	leave_begin(self);
 	w = mutex_pass(m);
+	tk_pi_released(self, m, w != NULL);
 	if (!w) {
 		leave_cancel(self);
+		holder_done(self);
 		return 0;
 	}
-	/* The direct switch: the new owner runs now, on our server. */
+	/* The direct switch: the new owner runs now, on our server (and we
+	 * are queued, which also serves a deferred preemption). */
+	if (!umcg_worker_holds_lock(self))
+		atomic_store(&self->yield_at_unlock, 0);
 	switch_to(self, w, false);
+	tk_pi_settle(self);
 	return 0;
 }
 
@@ -421,16 +453,19 @@ int umcg_cond_wait(struct umcg_cond *c, struct umcg_mutex *m)
 	umcg_policy_unlock(&c->__qlock);
 	/* Release @m: to its first waiter directly, or to nobody. */
 	w = mutex_pass(m);
+	tk_pi_released(self, m, w != NULL);
 	if (w)
 		switch_to(self, w, true);
 	else
 		park(self, TK_LEAVE_PARK, UINT64_MAX);
+	tk_pi_settle(self);
 	/*
 	 * Named by a signaller (take @m back ourselves), or by an unlocker of
 	 * @m after a signaller moved us onto @m's queue (we own @m already).
 	 */
 	if (!atomic_load(&self->got_mutex))
 		return umcg_mutex_lock(m);
+	tk_pi_acquired(self, m);
 	return 0;
 }
 
@@ -447,6 +482,7 @@ static void cond_wake(struct umcg_worker *self, struct umcg_worker *w)
 		umcg_policy_lock(&m->__qlock);
 		wq_push(&m->__head, &m->__tail, w);
 		atomic_store(&m->__state, M_WAITERS);
+		tk_pi_morphed(self, w);
 		umcg_policy_unlock(&m->__qlock);
 		return;
 	}

@@ -34,6 +34,7 @@
 #define UMCG_HOOK_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -105,6 +106,14 @@ static inline void *umcg_real_get(struct umcg_real *r)
 	umcg_sys_exit();						\
 	umcg_r_;							\
 })
+
+/* toolkit/pi.c: the calling toolkit worker waits for @m (priority
+ * inheritance); tk_self: the calling thread's toolkit worker, or NULL. */
+struct umcg_worker;
+extern __thread struct umcg_worker *tk_self UMCG_HIDDEN;
+void tk_pi_pthread_wait_begin(pthread_mutex_t *m) UMCG_HIDDEN;
+void tk_pi_pthread_wait_end(pthread_mutex_t *m) UMCG_HIDDEN;
+extern int _Atomic tk_pi_scheds UMCG_HIDDEN;
 
 /* src/hooks/rw.c: read/write families, the RWF_NOWAIT protocol. */
 enum umcg_rw_dir { UMCG_RW_READ, UMCG_RW_WRITE };

@@ -14,8 +14,17 @@
  * same class also take turns (the one preempted at slice end goes to the
  * tail).
  *
+ * A worker's class is its effective priority
+ * (umcg_worker_effective_priority()): a lock owner that a higher class
+ * waits for runs in that class until it unlocks, and boosted() moves it,
+ * if it is queued, to the head of its new class, so that it runs next.
+ * With a slice and holder_grace_ns, a lock holder whose slice ended may
+ * run on that long to reach its unlock.
+ *
  * This policy demonstrates:
  *  - should_preempt(): preemption on wake-up, across servers;
+ *  - boosted(): priority inheritance (the policy word says where a
+ *    queued worker is);
  *  - using the enqueue reason (PREEMPTED goes to the head);
  *  - that strict priorities need global queues: per-server queues would
  *    let a low class run on one CPU while a high class waits on another.
@@ -37,6 +46,7 @@ struct prio_rq {
 	size_t _Atomic total;
 	int nr;
 	uint64_t slice_ns;
+	uint64_t holder_grace_ns;
 	bool preempt_on_wake;
 };
 
@@ -47,7 +57,7 @@ static struct prio_rq *rq_of(struct umcg_server *srv)
 
 static int class_of(struct prio_rq *rq, struct umcg_worker *w)
 {
-	int p = umcg_worker_priority(w);
+	int p = umcg_worker_effective_priority(w);
 
 	return p < 0 ? 0 : p >= rq->nr ? rq->nr - 1 : p;
 }
@@ -74,6 +84,7 @@ static int prio_init(struct umcg_sched *s, const void *arg, void **data)
 		rq->nr = PRIO_MAX_CLASSES;
 	rq->slice_ns = a ? a->slice_ns : 0;
 	rq->preempt_on_wake = a ? a->preempt_on_wake : true;
+	rq->holder_grace_ns = a ? a->holder_grace_ns : 0;
 	*data = rq;
 	return 0;
 }
@@ -96,6 +107,8 @@ static void prio_enqueue(struct umcg_server *srv, struct umcg_worker *w,
 		umcg_policy_queue_push_front(&rq->q[c], w);
 	else
 		umcg_policy_queue_push(&rq->q[c], w);
+	/* Where it is queued, for boosted(): class + 1 (0: not queued). */
+	*umcg_worker_policy_word(w) = (uint64_t)c + 1;
 	rq->len[c] = rq->q[c].len;
 	rq->total++;
 	umcg_policy_unlock(&rq->lock);
@@ -113,10 +126,41 @@ static struct umcg_worker *prio_pick(struct umcg_server *srv)
 		w = umcg_policy_queue_pop(&rq->q[c]);
 		rq->len[c] = rq->q[c].len;
 	}
-	if (w)
+	if (w) {
+		*umcg_worker_policy_word(w) = 0;
 		rq->total--;
+	}
 	umcg_policy_unlock(&rq->lock);
 	return w;
+}
+
+/* @w inherited a higher priority: if it waits in a lower class, it goes
+ * to the head of its new one (it holds up a higher worker: it runs next). */
+static void prio_boosted(struct umcg_server *srv, struct umcg_worker *w)
+{
+	struct prio_rq *rq = rq_of(srv);
+	uint64_t *where = umcg_worker_policy_word(w);
+	int c, nc;
+
+	umcg_policy_lock(&rq->lock);
+	if (*where) {
+		c = (int)*where - 1;
+		nc = class_of(rq, w);
+		if (nc > c) {
+			umcg_policy_queue_remove(&rq->q[c], w);
+			rq->len[c] = rq->q[c].len;
+			umcg_policy_queue_push_front(&rq->q[nc], w);
+			rq->len[nc] = rq->q[nc].len;
+			*where = (uint64_t)nc + 1;
+		}
+	}
+	umcg_policy_unlock(&rq->lock);
+}
+
+static uint64_t prio_holder_grace_ns(struct umcg_server *srv, struct umcg_worker *w)
+{
+	(void)w;
+	return rq_of(srv)->holder_grace_ns;
 }
 
 static bool prio_should_preempt(struct umcg_server *srv, struct umcg_worker *curr)
@@ -158,4 +202,6 @@ const struct umcg_policy_ops prio_ops = {
 	.slice_ns = prio_slice_ns,
 	.tick = prio_tick,
 	.queued = prio_queued,
+	.boosted = prio_boosted,
+	.holder_grace_ns = prio_holder_grace_ns,
 };
