@@ -71,6 +71,24 @@ void tk_pin_worker(struct umcg_worker *w, int cpu)
 		w->cpu = cpu;
 }
 
+/*
+ * UMCG_SCHED_PIN_HOLD: @w blocked in the kernel, so it no longer holds its
+ * server's CPU.  Let the kernel run it anywhere until a server runs it
+ * again: its call may return while another process occupies that CPU, and
+ * a SCHED_OTHER worker pinned there would wait for that process's slice
+ * to queue itself.  One system call per block, one more at the next pick.
+ */
+static void release_worker(struct umcg_worker *w)
+{
+	struct umcg_sched *s = w->sched;
+
+	if (s->pin_workers != UMCG_SCHED_PIN_HOLD || w->cpu < 0)
+		return;
+	if (sched_setaffinity(atomic_load(&w->tid), sizeof(s->release_cpus),
+			      &s->release_cpus) == 0)
+		w->cpu = -1;
+}
+
 /* The SCHED_FIFO priority of servers (attr.server_rt), and of blocked workers. */
 #define TK_SERVER_RT_PRIO 1
 
@@ -152,9 +170,9 @@ static bool kick_one_idle(struct umcg_sched *s, struct umcg_server *self)
 	return false;
 }
 
-void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self)
+bool tk_idle_server_kicked(struct umcg_sched *s, struct umcg_server *self)
 {
-	kick_one_idle(s, self);
+	return kick_one_idle(s, self);
 }
 
 /* ---- Phase 1: collect ---------------------------------------------------- */
@@ -181,6 +199,34 @@ static enum umcg_enqueue_reason classify(struct umcg_worker *w)
 	return UMCG_ENQ_WOKEN;
 }
 
+/*
+ * Workers that handed their CPU to another worker (worker.c, switch_to())
+ * and wait parked for a server to queue them: any server may take them,
+ * the first one to wake.  LIFO like the runnable list: prepend each to
+ * @list so that the oldest comes first.
+ */
+static struct umcg_worker *take_handoffs(struct umcg_sched *s,
+					 struct umcg_worker *list)
+{
+	struct umcg_worker *w, *next, *rev = NULL;
+
+	if (!atomic_load_explicit(&s->handoffs, memory_order_relaxed))
+		return list;
+	for (w = atomic_exchange(&s->handoffs, NULL); w; w = next) {
+		next = w->h_next;
+		w->h_next = NULL;
+		w->q_next = rev;
+		rev = w;
+	}
+	/* rev is oldest first: append @list after it. */
+	for (w = rev; w && w->q_next; w = w->q_next)
+		;
+	if (!w)
+		return list;
+	w->q_next = list;
+	return rev;
+}
+
 static int phase_collect(struct umcg_server *srv)
 {
 	struct umcg_sched *s = srv->sched;
@@ -194,6 +240,7 @@ static int phase_collect(struct umcg_server *srv)
 		w->q_next = list;
 		list = w;
 	}
+	list = take_handoffs(s, list);
 	while ((w = list)) {
 		enum umcg_enqueue_reason why;
 
@@ -254,6 +301,7 @@ static enum cur_state phase_current(struct umcg_server *srv)
 		/* It cannot run user code now, so the CPU is ours to give. */
 		atomic_store(&srv->owner, NULL);
 		atomic_store((_Atomic uint32_t *)&srv->task.next_tid, 0);
+		release_worker(w);
 		tk_stat_add(&srv->st.blocks, 1);
 		UMCG_TRACE(tk_block, srv->id, atomic_load(&w->tid));
 		tk_set_wstate(w, TK_W_BLOCKED);
@@ -329,7 +377,7 @@ static struct umcg_worker *phase_pick(struct umcg_server *srv)
 		atomic_store((_Atomic uint32_t *)&w->task.server_tid, (uint32_t)srv->tid);
 		atomic_store(&w->server, srv);
 	}
-	if (srv->sched->pin_workers)
+	if (srv->sched->pin_workers != UMCG_SCHED_PIN_NEVER)
 		tk_pin_worker(w, srv->cpu);
 	atomic_store(&w->preempt_req, 0);
 	atomic_store(&w->run_start, tk_now());
@@ -390,6 +438,7 @@ static void phase_wait(struct umcg_server *srv, struct umcg_worker *cur)
 	if (!umcg_task_cas_state(&srv->task, UMCG_TASK_RUNNING, waiting))
 		goto out;
 	if (atomic_load((_Atomic uint64_t *)&srv->task.runnable_workers_ptr) ||
+	    atomic_load(&srv->sched->handoffs) ||
 	    atomic_load(&srv->owner) != cur ||
 	    (!cur && servers_must_exit(srv))) {
 		/* Fails only if a waker already made us RUNNING. */
@@ -511,6 +560,7 @@ void umcg_sched_attr_init(struct umcg_sched_attr *attr)
 {
 	*attr = (struct umcg_sched_attr){
 		.pin = 1,
+		.pin_workers = UMCG_SCHED_PIN_HOLD,
 		.server_rt = 1,
 		.host_slice_ns = UMCG_SCHED_HOST_SLICE_NS,
 		.block_rt = 1,
@@ -572,7 +622,8 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 		umcg_sched_attr_init(&def);
 		attr = &def;
 	}
-	if (attr->nr_servers < 0)
+	if (attr->nr_servers < 0 || attr->pin_workers < UMCG_SCHED_PIN_NEVER ||
+	    attr->pin_workers > UMCG_SCHED_PIN_HOLD)
 		return -EINVAL;
 	if (attr->cpus)
 		cpus = *attr->cpus;
@@ -597,6 +648,8 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	s->ops = attr->policy ? attr->policy : umcg_policy_fifo;
 	s->pin = attr->pin;
 	s->pin_workers = attr->pin_workers;
+	if (sched_getaffinity(0, sizeof(s->release_cpus), &s->release_cpus))
+		s->release_cpus = cpus;
 	s->server_rt = attr->server_rt;
 	s->host_slice_ns = attr->host_slice_ns;
 	s->stack_size = attr->stack_size ? attr->stack_size : UMCG_SCHED_DEFAULT_STACK;
@@ -755,7 +808,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	w->stack_size = stack_size;
 	tk_set_wstate(w, TK_W_NEW);
 
-	if (s->pin_workers) {
+	if (s->pin_workers != UMCG_SCHED_PIN_NEVER) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);

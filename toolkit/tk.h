@@ -66,6 +66,10 @@ struct umcg_worker {
 	bool started;			/* server side: seen on a list once */
 	uint64_t _Atomic run_start;	/* when it was last made to run */
 	int cpu;			/* CPU it is pinned to, -1 if none */
+	/* Handoffs (worker.c, switch_to()): who handed us its CPU and is
+	 * parked until a server queues it, and the link of s->handoffs. */
+	struct umcg_worker *_Atomic handed_by;
+	struct umcg_worker *h_next;
 	/* Policy queue links and the policy's word. */
 	struct umcg_worker *q_next, *q_prev;
 	uint64_t policy_word;
@@ -121,6 +125,10 @@ struct umcg_sched {
 	int _Atomic next_id;
 	int _Atomic live;		/* spawned and not reaped */
 	struct umcg_worker *_Atomic all;	/* newest first */
+	/* Workers that handed their CPU to another one and wait, parked, for
+	 * any server to queue them (LIFO, pushed by the worker they ran). */
+	struct umcg_worker *_Atomic handoffs;
+	cpu_set_t release_cpus;		/* a released worker's affinity */
 	pthread_mutex_t lock;		/* reaping notifications (non-workers) */
 	pthread_cond_t reaped_cv;
 	int _Atomic slot;		/* index in the dump registry, -1 none */
@@ -147,8 +155,8 @@ static inline void tk_stat_add(uint64_t _Atomic *c, uint64_t v)
 }
 
 /* toolkit/sched.c */
-void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self) TK_HIDDEN;
 void tk_pin_worker(struct umcg_worker *w, int cpu) TK_HIDDEN;
+bool tk_idle_server_kicked(struct umcg_sched *s, struct umcg_server *self) TK_HIDDEN;
 void tk_host_sched(struct umcg_sched *s, bool server) TK_HIDDEN;
 
 /* toolkit/stats.c */
