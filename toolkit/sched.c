@@ -82,7 +82,8 @@ static void release_worker(struct umcg_worker *w)
 {
 	struct umcg_sched *s = w->sched;
 
-	if (s->pin_workers != UMCG_SCHED_PIN_HOLD || w->cpu < 0)
+	if (s->pin_workers != UMCG_SCHED_PIN_HOLD || w->cpu < 0 ||
+	    !s->release_any)
 		return;
 	if (sched_setaffinity(atomic_load(&w->tid), sizeof(s->release_cpus),
 			      &s->release_cpus) == 0)
@@ -650,12 +651,14 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	s->pin_workers = attr->pin_workers;
 	if (sched_getaffinity(0, sizeof(s->release_cpus), &s->release_cpus))
 		s->release_cpus = cpus;
+	s->release_any = CPU_COUNT(&s->release_cpus) > 1;
 	s->server_rt = attr->server_rt;
 	s->host_slice_ns = attr->host_slice_ns;
 	s->stack_size = attr->stack_size ? attr->stack_size : UMCG_SCHED_DEFAULT_STACK;
 	if (s->stack_size < TK_STACK_MIN)
 		s->stack_size = TK_STACK_MIN;
 	s->stack_size *= TK_STACK_SCALE;
+	tk_stacks_init(&s->stacks, s->stack_size);
 	atomic_init(&s->slot, -1);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->reaped_cv, NULL);
@@ -691,6 +694,7 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	*out = s;
 	return 0;
 fail:
+	tk_stacks_destroy(&s->stacks);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->reaped_cv);
 	free(s->srv);
@@ -728,6 +732,7 @@ int umcg_sched_destroy(struct umcg_sched *s)
 		next = atomic_load(&w->all_next);
 		free(w);
 	}
+	tk_stacks_destroy(&s->stacks);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->reaped_cv);
 	free(s->srv);
@@ -784,7 +789,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	pthread_attr_init(&pa);
 	stack_size = attr->stack_size ? attr->stack_size * TK_STACK_SCALE
 				      : s->stack_size;
-	/* A stack the thread library refuses would silently be its default. */
+	/* The size the thread library would refuse (before any mapping). */
 	r = -pthread_attr_setstacksize(&pa, stack_size);
 	if (r) {
 		pthread_attr_destroy(&pa);
@@ -796,6 +801,16 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 		return -ENOMEM;
 	}
 	memset(w, 0, sizeof(*w));
+	r = tk_stack_get(&s->stacks, stack_size, &w->stack, &w->stack_len);
+	if (!r)
+		r = -pthread_attr_setstack(&pa, w->stack, w->stack_len);
+	if (r) {
+		if (w->stack)
+			tk_stack_put(&s->stacks, w->stack, w->stack_len);
+		pthread_attr_destroy(&pa);
+		free(w);
+		return r;
+	}
 	w->sched = s;
 	w->id = atomic_fetch_add(&s->next_id, 1);
 	atomic_init(&w->prio, attr->priority);
@@ -821,6 +836,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	pthread_attr_destroy(&pa);
 	if (r) {
 		atomic_fetch_sub(&s->live, 1);
+		tk_stack_put(&s->stacks, w->stack, w->stack_len);
 		free(w);
 		return r;
 	}
@@ -870,6 +886,8 @@ int umcg_worker_join(struct umcg_worker *w, void **ret)
 		return -EDEADLK;
 	s = w->sched;
 	pthread_join(w->thread, NULL);
+	tk_stack_put(&s->stacks, w->stack, w->stack_len);
+	w->stack = NULL;
 	/* The thread is gone; wait until its server has seen it go too. */
 	pthread_mutex_lock(&s->lock);
 	while (!atomic_load(&w->reaped))
