@@ -21,7 +21,8 @@
  * /proc/meminfo) after spawning, minus before, over the number of workers.
  *
  * Both schedulers have NULL attributes in a process pinned to one CPU (one
- * server each).  Between batches the workers sleep at a gate (a block).
+ * server each).  Between batches the workers wait in a condvar, see
+ * wait_for_round().
  * Bounded: the program first checks that the system has room for the
  * threads (kernel.pid_max, kernel.threads-max, RLIMIT_NPROC) and 4 GiB of
  * available memory; without it, it prints a note and no result.  About
@@ -47,11 +48,10 @@ struct group {
 	struct umcg_sched *sched;
 	int n, yields;
 	_Atomic uint32_t gate;
-	_Atomic int done, quit;
+	_Atomic int done, quit, ids;
 	/* The start line: the last worker in wakes the others at once. */
 	struct umcg_mutex lock;
 	struct umcg_cond all_in;
-	int arrived;
 	uint32_t round;
 	struct bench_batch batch;
 	struct bench_baton finished;
@@ -75,38 +75,51 @@ static void count_in(_Atomic int *c, int n, struct bench_baton *b)
 }
 
 /*
- * Everyone runnable before the clock starts.  Waiting in a condvar, not in
- * a yield loop: yielding until the last one arrives costs n^2/2 switches.
+ * Between batches every worker but the first waits in a condvar: parked,
+ * it costs nothing, and the first one (woken at the gate by the main
+ * thread) starts a batch with one broadcast; the mutex then passes from
+ * one waiter to the next by direct switches, so every worker is runnable
+ * before the first yield starts the clock.  (Waking all of them at the
+ * gate instead cost one kernel wake-up each, and yielding until the last
+ * one arrived n^2/2 switches.)
  */
-static void start_line(struct group *g)
+static bool wait_for_round(struct group *g, uint32_t round)
 {
-	uint32_t round;
+	bool quit;
 
 	umcg_mutex_lock(&g->lock);
-	round = g->round;
-	if (++g->arrived < g->n) {
-		while (g->round == round)
-			umcg_cond_wait(&g->all_in, &g->lock);
-	} else {
-		g->arrived = 0;
-		g->round++;
-		umcg_cond_broadcast(&g->all_in);
-	}
+	while (g->round < round)
+		umcg_cond_wait(&g->all_in, &g->lock);
+	quit = atomic_load(&g->quit);
+	umcg_mutex_unlock(&g->lock);
+	return !quit;
+}
+
+static void start_round(struct group *g)
+{
+	umcg_mutex_lock(&g->lock);
+	g->round++;
+	umcg_cond_broadcast(&g->all_in);
 	umcg_mutex_unlock(&g->lock);
 }
 
 static void *worker(void *arg)
 {
 	struct group *g = arg;
-	uint32_t seen = 0;
+	bool first = atomic_fetch_add(&g->ids, 1) == 0;
+	uint32_t seen = 0, round = 1;
 
 	count_in(&g->done, g->n, &g->finished);
-	for (;;) {
-		gate_wait(g, seen);
-		seen = atomic_load(&g->gate);
-		if (atomic_load(&g->quit))
+	for (;; round++) {
+		if (first) {
+			gate_wait(g, seen);
+			seen = atomic_load(&g->gate);
+			start_round(g);
+			if (atomic_load(&g->quit))
+				return NULL;
+		} else if (!wait_for_round(g, round)) {
 			return NULL;
-		start_line(g);
+		}
 		while (!bench_batch_over(&g->batch)) {
 			bench_batch_tick(&g->batch);
 			umcg_worker_yield();

@@ -75,7 +75,7 @@ static void set_next(struct umcg_task *t, uint32_t tid)
 
 /*
  * @from handed us its CPU and parked (switch_to()): now that it is parked,
- * make it visible to the servers.  An idle server takes it at once (no
+ * show it to the servers.  An idle server takes it at once (no
  * runnable worker waits while a CPU sleeps); with none idle, any server
  * takes it when it next wakes, as it would take a worker queued behind
  * us, unless the policy may want to preempt us for it or runs slices:
