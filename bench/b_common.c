@@ -310,6 +310,20 @@ void bench_relay_start(struct bench_relay *r,
 		bench_die("pthread_create");
 }
 
+/* ---- Gates ------------------------------------------------------------------- */
+
+void bench_gate_wait(_Atomic uint32_t *word, uint32_t seen)
+{
+	while (atomic_load(word) == seen)
+		syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+void bench_gate_open(_Atomic uint32_t *word)
+{
+	atomic_fetch_add(word, 1);
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
 /* ---- Per-iteration handoff latency -------------------------------------------- */
 
 static struct {

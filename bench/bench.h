@@ -147,6 +147,14 @@ void bench_relay_start(struct bench_relay *r,
  */
 void bench_handoff_latency(unsigned samples, struct bench_series *out);
 
+/*
+ * A gate many threads wait at: bench_gate_wait() sleeps while *@word is
+ * @seen (one FUTEX_WAIT, no hooks: bracket it with umcg_sys_enter()/exit()
+ * in a worker), bench_gate_open() bumps it and wakes every waiter.
+ */
+void bench_gate_wait(_Atomic uint32_t *word, uint32_t seen);
+void bench_gate_open(_Atomic uint32_t *word);
+
 /* ---- b_sched.c ------------------------------------------------------------- */
 
 #define BENCH_MAX_WORKERS 8

@@ -109,7 +109,7 @@ static struct {
 	bool quiet;
 	bool plain_host;	/* toolkit threads with the kernel's defaults */
 	bool mutexq;		/* also run umcg.mutexq and .noinherit */
-	bool pin_workers;	/* umcg workers pinned to their server's CPU */
+	int pin_workers;	/* umcg_sched_attr.pin_workers (UMCG_SCHED_PIN_*) */
 	uint64_t pool_slice_us;	/* EEVDF slice for pool threads; 0: default */
 } opt = {
 	.load = 0.93,
@@ -121,13 +121,13 @@ static struct {
 	.sleep_us = { 2000, 10000 },
 	.policy = "prio",
 	/*
-	 * Pinned, a wake-up between a server and its worker stays on one CPU
-	 * (a few microseconds instead of a cross-CPU wake-up of ~85 us here).
-	 * On a quiet 2-CPU VM this is what keeps utilisation above 0.95; with
-	 * another busy process on the host (a QEMU guest), --no-pin-workers
-	 * lets the kernel move workers away from it.
+	 * The library's default: a worker is pinned to its server's CPU while
+	 * it holds it (server/worker wake-ups stay on one CPU: a few
+	 * microseconds instead of a cross-CPU wake-up of ~85 us here) and
+	 * released while it blocks.  --pin-workers never releases it,
+	 * --no-pin-workers lets the kernel place workers.
 	 */
-	.pin_workers = true,
+	.pin_workers = UMCG_SCHED_PIN_HOLD,
 };
 
 /* ---- Time and work ---------------------------------------------------------------- */
@@ -774,7 +774,8 @@ static void usage(FILE *f)
 		"                    without priority inheritance\n"
 		"  --json            machine-readable summary on stdout\n"
 		"  --quiet           no progress line\n"
-		"  --pin-workers     pin umcg workers to their server's CPU (default)\n"
+		"  --pin-workers     pin umcg workers to their server's CPU for good\n"
+		"                    (default: while they hold it, released in blocks)\n"
 		"  --no-pin-workers  let the kernel place umcg workers\n"
 		"  --pool-slice US   give pool threads this EEVDF slice (Linux 6.12+)\n"
 		"  --plain-host      umcg servers/workers with the kernel's default\n"
@@ -816,8 +817,8 @@ static int parse(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'q': opt.quiet = true; break;
 		case 5: opt.plain_host = true; break;
-		case 6: opt.pin_workers = true; break;
-		case 9: opt.pin_workers = false; break;
+		case 6: opt.pin_workers = UMCG_SCHED_PIN_ALWAYS; break;
+		case 9: opt.pin_workers = UMCG_SCHED_PIN_NEVER; break;
 		case 8: opt.rounds = atoi(optarg); break;
 		case 10: opt.mutexq = true; break;
 		case 7: opt.pool_slice_us = strtoull(optarg, NULL, 0); break;

@@ -55,11 +55,14 @@ struct umcg_sched_attr {
 	/* Pin each server to its CPU; default 1. */
 	int pin;
 	/*
-	 * Also pin a worker to the CPU of the server that runs it (re-pinned
-	 * when it migrates); default 0.  Pinned, a wake-up between a server
-	 * and its worker stays on one CPU (a few microseconds instead of a
-	 * cross-CPU wake-up), but when another process takes that CPU the
-	 * kernel cannot move the worker elsewhere.
+	 * Pin workers to the CPU of the server that runs them
+	 * (UMCG_SCHED_PIN_*); default UMCG_SCHED_PIN_HOLD.  Pinned, a wake-up
+	 * between a server and its worker stays on one CPU (a few
+	 * microseconds instead of a cross-CPU wake-up); unpinned, the kernel
+	 * can move a worker off a CPU that another process takes.  HOLD pins
+	 * a worker while it holds its server's CPU (yields, mutex and condvar
+	 * handoffs keep it there, so the steady state makes no system call)
+	 * and releases it to the process's CPUs when it blocks in the kernel.
 	 */
 	int pin_workers;
 	/* Default worker stack size in bytes; 0: UMCG_SCHED_DEFAULT_STACK. */
@@ -103,6 +106,11 @@ struct umcg_sched_attr {
 };
 
 #define UMCG_SCHED_HOST_SLICE_NS	100000
+
+/* umcg_sched_attr.pin_workers */
+#define UMCG_SCHED_PIN_NEVER	0	/* the kernel places workers */
+#define UMCG_SCHED_PIN_ALWAYS	1	/* re-pinned when it migrates, never released */
+#define UMCG_SCHED_PIN_HOLD	2	/* pinned while it holds the CPU (default) */
 
 #define UMCG_SCHED_DEFAULT_STACK	(64 * 1024)
 

@@ -74,6 +74,19 @@ static int test_refused_attrs_start_nothing(void)
 	if ((r = expect_refused(s, &a, "server -2")))
 		return r;
 
+	/* A pinning mode that does not exist: no scheduler at all. */
+	for (int bad = -1; bad <= 3; bad += 4) {
+		struct umcg_sched_attr sa;
+		struct umcg_sched *none = (struct umcg_sched *)(uintptr_t)1;
+
+		umcg_sched_attr_init(&sa);
+		sa.pin_workers = bad;
+		r = umcg_sched_create(&none, &sa);
+		T_CHECK(r == -EINVAL, "pin_workers %d: got %d, want -EINVAL", bad, r);
+		T_CHECK(none == (struct umcg_sched *)(uintptr_t)1,
+			"pin_workers %d: *out was written", bad);
+	}
+
 	/* Nothing started: destroy has nobody to join, nothing ran. */
 	T_CHECK_OK(umcg_sched_destroy(s));
 	T_CHECK(atomic_load(&ran) == 0, "%d refused workers ran", atomic_load(&ran));
@@ -99,6 +112,24 @@ static int test_valid_attrs_still_work(void)
 	T_CHECK_OK(-umcg_worker_spawn(s, &w, report_server, &where, &a));
 	T_CHECK_OK(-umcg_worker_join(w, NULL));
 	T_CHECK_OK(umcg_sched_destroy(s));
+
+	/* Every pinning mode runs a worker on the server it asked for. */
+	for (int mode = UMCG_SCHED_PIN_NEVER; mode <= UMCG_SCHED_PIN_HOLD; mode++) {
+		struct umcg_sched_attr sa;
+
+		umcg_sched_attr_init(&sa);
+		sa.nr_servers = 2;
+		sa.server_rt = 0;
+		sa.pin_workers = mode;
+		T_CHECK_OK(-umcg_sched_create(&s, &sa));
+		umcg_worker_attr_init(&a);
+		a.server = 1;
+		where = -1;
+		T_CHECK_OK(-umcg_worker_spawn(s, &w, report_server, &where, &a));
+		T_CHECK_OK(-umcg_worker_join(w, NULL));
+		T_CHECK(where == 1, "pin_workers %d: ran on server %d", mode, where);
+		T_CHECK_OK(umcg_sched_destroy(s));
+	}
 	return 0;
 }
 

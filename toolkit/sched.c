@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,25 @@ void tk_pin_worker(struct umcg_worker *w, int cpu)
 	 * only its wake-ups may cross CPUs. */
 	if (sched_setaffinity(atomic_load(&w->tid), sizeof(set), &set) == 0)
 		w->cpu = cpu;
+}
+
+/*
+ * UMCG_SCHED_PIN_HOLD: @w blocked in the kernel, so it no longer holds its
+ * server's CPU.  Let the kernel run it anywhere until a server runs it
+ * again: its call may return while another process occupies that CPU, and
+ * a SCHED_OTHER worker pinned there would wait for that process's slice
+ * to queue itself.  One system call per block, one more at the next pick.
+ */
+static void release_worker(struct umcg_worker *w)
+{
+	struct umcg_sched *s = w->sched;
+
+	if (s->pin_workers != UMCG_SCHED_PIN_HOLD || w->cpu < 0 ||
+	    !s->release_any)
+		return;
+	if (sched_setaffinity(atomic_load(&w->tid), sizeof(s->release_cpus),
+			      &s->release_cpus) == 0)
+		w->cpu = -1;
 }
 
 /* The SCHED_FIFO priority of servers (attr.server_rt), and of blocked workers. */
@@ -152,9 +172,9 @@ static bool kick_one_idle(struct umcg_sched *s, struct umcg_server *self)
 	return false;
 }
 
-void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self)
+bool tk_idle_server_kicked(struct umcg_sched *s, struct umcg_server *self)
 {
-	kick_one_idle(s, self);
+	return kick_one_idle(s, self);
 }
 
 /* ---- Phase 1: collect ---------------------------------------------------- */
@@ -181,6 +201,34 @@ static enum umcg_enqueue_reason classify(struct umcg_worker *w)
 	return UMCG_ENQ_WOKEN;
 }
 
+/*
+ * Workers that handed their CPU to another worker (worker.c, switch_to())
+ * and wait parked for a server to queue them: any server may take them,
+ * the first one to wake.  LIFO like the runnable list: prepend each to
+ * @list so that the oldest comes first.
+ */
+static struct umcg_worker *take_handoffs(struct umcg_sched *s,
+					 struct umcg_worker *list)
+{
+	struct umcg_worker *w, *next, *rev = NULL;
+
+	if (!atomic_load_explicit(&s->handoffs, memory_order_relaxed))
+		return list;
+	for (w = atomic_exchange(&s->handoffs, NULL); w; w = next) {
+		next = w->h_next;
+		w->h_next = NULL;
+		w->q_next = rev;
+		rev = w;
+	}
+	/* rev is oldest first: append @list after it. */
+	for (w = rev; w && w->q_next; w = w->q_next)
+		;
+	if (!w)
+		return list;
+	w->q_next = list;
+	return rev;
+}
+
 static int phase_collect(struct umcg_server *srv)
 {
 	struct umcg_sched *s = srv->sched;
@@ -194,6 +242,7 @@ static int phase_collect(struct umcg_server *srv)
 		w->q_next = list;
 		list = w;
 	}
+	list = take_handoffs(s, list);
 	while ((w = list)) {
 		enum umcg_enqueue_reason why;
 
@@ -255,6 +304,7 @@ static enum cur_state phase_current(struct umcg_server *srv)
 		/* It cannot run user code now, so the CPU is ours to give. */
 		atomic_store(&srv->owner, NULL);
 		atomic_store((_Atomic uint32_t *)&srv->task.next_tid, 0);
+		release_worker(w);
 		tk_stat_add(&srv->st.blocks, 1);
 		UMCG_TRACE(tk_block, srv->id, atomic_load(&w->tid));
 		tk_set_wstate(w, TK_W_BLOCKED);
@@ -333,7 +383,7 @@ static struct umcg_worker *phase_pick(struct umcg_server *srv)
 		atomic_store((_Atomic uint32_t *)&w->task.server_tid, (uint32_t)srv->tid);
 		atomic_store(&w->server, srv);
 	}
-	if (srv->sched->pin_workers)
+	if (srv->sched->pin_workers != UMCG_SCHED_PIN_NEVER)
 		tk_pin_worker(w, srv->cpu);
 	atomic_store(&w->preempt_req, 0);
 	atomic_store(&w->run_start, tk_now());
@@ -397,6 +447,7 @@ static void phase_wait(struct umcg_server *srv, struct umcg_worker *cur)
 	if (!umcg_task_cas_state(&srv->task, UMCG_TASK_RUNNING, waiting))
 		goto out;
 	if (atomic_load((_Atomic uint64_t *)&srv->task.runnable_workers_ptr) ||
+	    atomic_load(&srv->sched->handoffs) ||
 	    atomic_load(&srv->owner) != cur ||
 	    (!cur && servers_must_exit(srv))) {
 		/* Fails only if a waker already made us RUNNING. */
@@ -519,6 +570,7 @@ void umcg_sched_attr_init(struct umcg_sched_attr *attr)
 {
 	*attr = (struct umcg_sched_attr){
 		.pin = 1,
+		.pin_workers = UMCG_SCHED_PIN_HOLD,
 		.server_rt = 1,
 		.host_slice_ns = UMCG_SCHED_HOST_SLICE_NS,
 		.block_rt = 1,
@@ -581,7 +633,8 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 		umcg_sched_attr_init(&def);
 		attr = &def;
 	}
-	if (attr->nr_servers < 0)
+	if (attr->nr_servers < 0 || attr->pin_workers < UMCG_SCHED_PIN_NEVER ||
+	    attr->pin_workers > UMCG_SCHED_PIN_HOLD)
 		return -EINVAL;
 	if (attr->cpus)
 		cpus = *attr->cpus;
@@ -606,6 +659,9 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	s->ops = attr->policy ? attr->policy : umcg_policy_fifo;
 	s->pin = attr->pin;
 	s->pin_workers = attr->pin_workers;
+	if (sched_getaffinity(0, sizeof(s->release_cpus), &s->release_cpus))
+		s->release_cpus = cpus;
+	s->release_any = CPU_COUNT(&s->release_cpus) > 1;
 	s->server_rt = attr->server_rt;
 	s->priority_inherit = attr->priority_inherit;
 	s->host_slice_ns = attr->host_slice_ns;
@@ -613,6 +669,7 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	if (s->stack_size < TK_STACK_MIN)
 		s->stack_size = TK_STACK_MIN;
 	s->stack_size *= TK_STACK_SCALE;
+	tk_stacks_init(&s->stacks, s->stack_size);
 	atomic_init(&s->slot, -1);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->reaped_cv, NULL);
@@ -650,6 +707,7 @@ int umcg_sched_create(struct umcg_sched **out, const struct umcg_sched_attr *att
 	*out = s;
 	return 0;
 fail:
+	tk_stacks_destroy(&s->stacks);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->reaped_cv);
 	free(s->srv);
@@ -689,6 +747,7 @@ int umcg_sched_destroy(struct umcg_sched *s)
 		next = atomic_load(&w->all_next);
 		free(w);
 	}
+	tk_stacks_destroy(&s->stacks);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->reaped_cv);
 	free(s->srv);
@@ -712,6 +771,38 @@ void *umcg_sched_policy_data(const struct umcg_sched *s)
 }
 
 /* ---- Spawning and joining -------------------------------------------------- */
+
+#ifndef PR_FUTEX_HASH
+#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH_SET_SLOTS 1
+#endif
+
+/* Workers of every scheduler of the process, and the futex hash size set. */
+static _Atomic long tk_workers;
+static _Atomic long tk_hash_slots;
+
+/*
+ * Every parked or waiting worker sleeps on a futex of its own, and since
+ * Linux 6.16 a threaded process gets a private futex hash of 16 slots: with
+ * 30,000 workers each wake and wait walked a chain of ~1,900 sleepers
+ * (scale_30k: 0.87 ms per switch).  Grow it with the workers, to a slot
+ * per worker, in powers of two from 1024 (a few rehashes in all).  Best
+ * effort: older kernels have no private hash (EINVAL), and stop us trying.
+ */
+static void fit_futex_hash(long workers)
+{
+	long want = 1024, have = atomic_load(&tk_hash_slots);
+
+	if (workers < 512 || have < 0)
+		return;
+	while (want < workers)
+		want *= 2;
+	if (want <= have ||
+	    !atomic_compare_exchange_strong(&tk_hash_slots, &have, want))
+		return;
+	if (prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, want, 0, 0))
+		atomic_store(&tk_hash_slots, -1);
+}
 
 void umcg_worker_attr_init(struct umcg_worker_attr *attr)
 {
@@ -745,7 +836,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	pthread_attr_init(&pa);
 	stack_size = attr->stack_size ? attr->stack_size * TK_STACK_SCALE
 				      : s->stack_size;
-	/* A stack the thread library refuses would silently be its default. */
+	/* The size the thread library would refuse (before any mapping). */
 	r = -pthread_attr_setstacksize(&pa, stack_size);
 	if (r) {
 		pthread_attr_destroy(&pa);
@@ -757,6 +848,16 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 		return -ENOMEM;
 	}
 	memset(w, 0, sizeof(*w));
+	r = tk_stack_get(&s->stacks, stack_size, &w->stack, &w->stack_len);
+	if (!r)
+		r = -pthread_attr_setstack(&pa, w->stack, w->stack_len);
+	if (r) {
+		if (w->stack)
+			tk_stack_put(&s->stacks, w->stack, w->stack_len);
+		pthread_attr_destroy(&pa);
+		free(w);
+		return r;
+	}
 	w->sched = s;
 	w->id = atomic_fetch_add(&s->next_id, 1);
 	atomic_init(&w->prio, attr->priority);
@@ -770,7 +871,7 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 	w->stack_size = stack_size;
 	tk_set_wstate(w, TK_W_NEW);
 
-	if (s->pin_workers) {
+	if (s->pin_workers != UMCG_SCHED_PIN_NEVER) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
@@ -779,10 +880,13 @@ int umcg_worker_spawn(struct umcg_sched *s, struct umcg_worker **out,
 			w->cpu = srv->cpu;
 	}
 	atomic_fetch_add(&s->live, 1);
+	fit_futex_hash(atomic_fetch_add(&tk_workers, 1) + 1);
 	r = -pthread_create(&w->thread, &pa, worker_start, w);
 	pthread_attr_destroy(&pa);
 	if (r) {
 		atomic_fetch_sub(&s->live, 1);
+		atomic_fetch_sub(&tk_workers, 1);
+		tk_stack_put(&s->stacks, w->stack, w->stack_len);
 		free(w);
 		return r;
 	}
@@ -832,6 +936,9 @@ int umcg_worker_join(struct umcg_worker *w, void **ret)
 		return -EDEADLK;
 	s = w->sched;
 	pthread_join(w->thread, NULL);
+	atomic_fetch_sub(&tk_workers, 1);
+	tk_stack_put(&s->stacks, w->stack, w->stack_len);
+	w->stack = NULL;
 	/* The thread is gone; wait until its server has seen it go too. */
 	pthread_mutex_lock(&s->lock);
 	while (!atomic_load(&w->reaped))

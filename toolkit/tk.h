@@ -51,6 +51,17 @@ enum tk_wstate {
 };
 
 struct umcg_server;
+struct tk_free_slot;
+struct tk_slab;
+
+/* Worker stacks of one scheduler (toolkit/stacks.c). */
+struct tk_stacks {
+	pthread_mutex_t lock;
+	size_t slot;			/* guard page + stack, bytes */
+	size_t next_slab_slots;
+	struct tk_slab *slabs;
+	struct tk_free_slot *free;
+};
 
 struct umcg_worker {
 	struct umcg_task task;		/* first: 64-byte aligned */
@@ -66,6 +77,10 @@ struct umcg_worker {
 	bool started;			/* server side: seen on a list once */
 	uint64_t _Atomic run_start;	/* when it was last made to run */
 	int cpu;			/* CPU it is pinned to, -1 if none */
+	/* Handoffs (worker.c, switch_to()): who handed us its CPU and is
+	 * parked until a server queues it, and the link of s->handoffs. */
+	struct umcg_worker *_Atomic handed_by;
+	struct umcg_worker *h_next;
 	/* Policy queue links and the policy's word. */
 	struct umcg_worker *q_next, *q_prev;
 	uint64_t policy_word;
@@ -95,6 +110,8 @@ struct umcg_worker {
 	int start_err;
 	pthread_t thread;
 	size_t stack_size;
+	void *stack;			/* from sched->stacks */
+	size_t stack_len;
 	bool joined;
 	bool _Atomic reaped;		/* its server saw it exit */
 	struct umcg_worker *_Atomic all_next;	/* every worker, for dumps */
@@ -140,6 +157,12 @@ struct umcg_sched {
 	int _Atomic next_id;
 	int _Atomic live;		/* spawned and not reaped */
 	struct umcg_worker *_Atomic all;	/* newest first */
+	/* Workers that handed their CPU to another one and wait, parked, for
+	 * any server to queue them (LIFO, pushed by the worker they ran). */
+	struct umcg_worker *_Atomic handoffs;
+	cpu_set_t release_cpus;		/* a released worker's affinity */
+	bool release_any;		/* release_cpus has more than one CPU */
+	struct tk_stacks stacks;
 	pthread_mutex_t lock;		/* reaping notifications (non-workers) */
 	pthread_cond_t reaped_cv;
 	int _Atomic slot;		/* index in the dump registry, -1 none */
@@ -166,8 +189,8 @@ static inline void tk_stat_add(uint64_t _Atomic *c, uint64_t v)
 }
 
 /* toolkit/sched.c */
-void tk_kick_idle_server(struct umcg_sched *s, struct umcg_server *self) TK_HIDDEN;
 void tk_pin_worker(struct umcg_worker *w, int cpu) TK_HIDDEN;
+bool tk_idle_server_kicked(struct umcg_sched *s, struct umcg_server *self) TK_HIDDEN;
 void tk_host_sched(struct umcg_sched *s, bool server) TK_HIDDEN;
 
 /* toolkit/pi.c: priority inheritance, lock-holder preemption deferral */
@@ -188,6 +211,11 @@ void tk_pi_pthread_wait_begin(pthread_mutex_t *m) TK_HIDDEN;
 void tk_pi_pthread_wait_end(pthread_mutex_t *m) TK_HIDDEN;
 /* Live schedulers with priority_inherit: plain threads' locks are watched. */
 extern int _Atomic tk_pi_scheds TK_HIDDEN;
+/* toolkit/stacks.c */
+void tk_stacks_init(struct tk_stacks *st, size_t stack_size) TK_HIDDEN;
+int tk_stack_get(struct tk_stacks *st, size_t size, void **stack, size_t *len) TK_HIDDEN;
+void tk_stack_put(struct tk_stacks *st, void *stack, size_t len) TK_HIDDEN;
+void tk_stacks_destroy(struct tk_stacks *st) TK_HIDDEN;
 
 /* toolkit/stats.c */
 int tk_dump_register(struct umcg_sched *s) TK_HIDDEN;

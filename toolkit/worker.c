@@ -75,12 +75,41 @@ static void set_next(struct umcg_task *t, uint32_t tid)
 	atomic_store((_Atomic uint32_t *)&t->next_tid, tid);
 }
 
+/*
+ * @from handed us its CPU and parked (switch_to()): now that it is parked,
+ * show it to the servers.  An idle server takes it at once (no
+ * runnable worker waits while a CPU sleeps); with none idle, any server
+ * takes it when it next wakes, as it would take a worker queued behind
+ * us, unless the policy may want to preempt us for it or runs slices:
+ * then our server looks at once.
+ */
+static void requeue_handoff(struct umcg_worker *self, struct umcg_worker *from)
+{
+	struct umcg_sched *s = self->sched;
+	const struct umcg_policy_ops *ops = s->ops;
+	struct umcg_server *srv = atomic_load(&self->server);
+
+	from->h_next = atomic_load(&s->handoffs);
+	while (!atomic_compare_exchange_weak(&s->handoffs, &from->h_next, from))
+		;
+	/* Pushed before reading idle: pairs with go_idle() in sched.c. */
+	if (tk_idle_server_kicked(s, srv))
+		return;
+	if (ops->should_preempt || ops->slice_ns)
+		umcg_kick(0, atomic_load(&srv->tid));
+}
+
 /* Back on a CPU: note it for dumps and the server's classification. */
 static void resumed(struct umcg_worker *self)
 {
+	struct umcg_worker *from;
+
 	set_next(&self->task, 0);
 	atomic_store(&self->leave, TK_LEAVE_NONE);
 	tk_set_wstate(self, TK_W_RUNNING);
+	if (atomic_load_explicit(&self->handed_by, memory_order_relaxed) &&
+	    (from = atomic_exchange(&self->handed_by, NULL)))
+		requeue_handoff(self, from);
 }
 
 /*
@@ -103,19 +132,39 @@ static int park(struct umcg_worker *self, int why, uint64_t deadline)
 	 */
 	set_next(&srv->task, 0);
 	atomic_store(&srv->owner, NULL);
-	/* Pairs with the server's re-check of owner after it announced its
-	 * wait: either it sees NULL, or this kick finds it waiting. */
-	umcg_kick(0, atomic_load(&srv->tid));
-	set_next(&self->task, 0);
+	/*
+	 * Name the server: the wait parks us first and then wakes it, so a
+	 * SCHED_FIFO server on our CPU cannot run before we are parked (a
+	 * kick first let it preempt us, and a worker handing us the CPU
+	 * meanwhile found us not parked yet and had to retry).
+	 */
+	set_next(&self->task, (uint32_t)atomic_load(&srv->tid));
 	r = umcg_wait(0, deadline) ? -errno : 0;
+	if (r == -EAGAIN) {
+		/*
+		 * The server was not waiting: it is awake and re-checks its
+		 * owner before it sleeps.  The kick pairs with that re-check
+		 * (either it sees NULL, or this kick finds it waiting).
+		 */
+		leave_begin(self);
+		umcg_kick(0, atomic_load(&srv->tid));
+		set_next(&self->task, 0);
+		r = umcg_wait(0, deadline) ? -errno : 0;
+	}
 	resumed(self);
 	return r;
 }
 
 /*
  * Hand the CPU to @t, a worker that parks (or is about to) waiting for us.
- * @park_self: park ourselves (UINT64_MAX) instead of yielding.  Call after
+ * @park_self: park ourselves until named instead of yielding.  Call after
  * leave_begin().  Returns once we run again.
+ *
+ * Yielding, we park too, and @t queues us once it runs (handed_by, see
+ * requeue_handoff()): a yield (a 0 timeout) would queue us on our server
+ * and wake it, and that server, SCHED_FIFO on this CPU, would run its
+ * loop before @t.  Parked first, we are safe to name by whichever server
+ * takes us; @t learns of us only once we are.
  */
 static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 		      bool park_self)
@@ -154,13 +203,19 @@ static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 		atomic_store((_Atomic uint32_t *)&t->task.server_tid,
 			     (uint32_t)atomic_load(&srv->tid));
 		atomic_store(&t->server, srv);
+		/* Where it will hold our CPU: wake it there, not where the
+		 * kernel finds an idle one. */
+		if (self->sched->pin_workers != UMCG_SCHED_PIN_NEVER)
+			tk_pin_worker(t, srv->cpu);
 		atomic_store(&t->run_start, tk_now());
 		atomic_store(&srv->owner, t);
 		set_next(&srv->task, ttid | UMCG_TID_RUNNING);
 		atomic_store(&self->leave, park_self ? TK_LEAVE_PARK : TK_LEAVE_YIELD);
 		tk_set_wstate(self, park_self ? TK_W_PARKED : TK_W_QUEUED);
+		if (!park_self)
+			atomic_store(&t->handed_by, self);
 		set_next(&self->task, ttid);
-		r = umcg_wait(0, park_self ? UINT64_MAX : 0);
+		r = umcg_wait(0, UINT64_MAX);
 		if (!r) {
 			tk_stat_add(&srv->st.switches, 1);
 			UMCG_TRACE(tk_handoff, srv->id, atomic_load(&self->tid), ttid);
@@ -172,6 +227,7 @@ static void switch_to(struct umcg_worker *self, struct umcg_worker *t,
 		 * @t still belongs where it was (its own attempt to park may
 		 * have failed too, and it goes on running there).
 		 */
+		atomic_store(&t->handed_by, NULL);
 		atomic_store(&t->server, t_srv);
 		atomic_store((_Atomic uint32_t *)&t->task.server_tid, t_stid);
 		atomic_store(&srv->owner, self);
