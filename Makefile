@@ -53,6 +53,12 @@ BENCH_HELP := $(wildcard bench/b_*.c)
 BENCHES    := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(EX_SRCS:examples/%.c=$(O)/examples/%)
+# The HTTP server (examples/http/, docs/peers.md) and the open-loop load
+# generator of `make peers` (bench/peers/loadgen.c: libc only, not a
+# bench/run.sh benchmark).
+HTTPD      := $(O)/examples/httpd
+HTTP_HDRS  := $(wildcard examples/http/*.h)
+LOADGEN    := $(O)/peers/loadgen
 HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h src/*/*.h toolkit/*.h tests/*.h bench/*.h)
 
 SONAME   = libumcg.so.1
@@ -82,8 +88,10 @@ VERSION  = 1.0
 PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
-.PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean
-all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
+.PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean \
+	fuzz-http
+all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD) \
+     $(HTTPD) $(LOADGEN)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -146,6 +154,26 @@ $(O)/examples/%: examples/%.c $(HEADERS) $(LIBSO)
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROG_LD) $(LDLIBS)
+
+$(HTTPD): examples/http/httpd.c examples/http/http_parse.c $(HTTP_HDRS) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ examples/http/httpd.c examples/http/http_parse.c \
+		$(PROG_LD) $(LDLIBS)
+
+$(LOADGEN): bench/peers/loadgen.c
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+# libFuzzer harness of the HTTP parser (fuzz/http_parse.c); run it with
+# build/fuzz/http_parse -max_total_time=60.
+FUZZ_CC ?= clang
+fuzz-http: $(O)/fuzz/http_parse
+$(O)/fuzz/http_parse: fuzz/http_parse.c examples/http/http_parse.c examples/http/http_parse.h
+	@mkdir -p $(dir $@)
+	$(msg) FUZZ $@
+	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $<
 
 # The whole suite three times: plain, ThreadSanitizer, AddressSanitizer;
 # then the plain and ASan builds again with BPF block detection on (@bpf,
