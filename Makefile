@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 #
-# libumcg: make [all] | check | bench | run | kernel-check | clean
+# libumcg: make [all] | check | bench | run | peers | kernel-check | clean
 #
 # Every build output goes under build/ (a sanitizer build under
 # build-<san>/, chosen with SAN=thread or SAN=address).  Sources are found
@@ -89,7 +89,7 @@ PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
 .PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean \
-	fuzz-http
+	fuzz-http peers peers-bin
 all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD) \
      $(HTTPD) $(LOADGEN)
 lib: $(LIBA) $(LIBSO)
@@ -165,6 +165,39 @@ $(LOADGEN): bench/peers/loadgen.c
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+# The peers of `make peers` (docs/peers.md): Go (Debian golang-go, the
+# standard library only: no module is fetched) and Boost.Fiber (Debian
+# libboost-fiber-dev).  peers-bin builds each one whose toolchain is
+# there and names the missing ones; tests/peers_smoke.sh says SKIP for
+# those, which CI counts as a failure (.ci/run installs both).
+GO       ?= go
+GOENV     = GOPATH=$(abspath $(O))/go GOCACHE=$(abspath $(O))/go/cache GOTOOLCHAIN=local \
+            GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=0
+GO_PEERS  = $(O)/peers/go-inproc $(O)/peers/go-httpd
+FIBER_PEER = $(O)/peers/fibers
+
+$(O)/peers/go-%: bench/peers/%.go
+	@mkdir -p $(dir $@)
+	$(msg) GO $@
+	$(Q)$(GOENV) $(GO) build -o $@ $<
+
+$(FIBER_PEER): bench/peers/fibers.cpp examples/http/cpuburn.h
+	@mkdir -p $(dir $@)
+	$(msg) CXXLD $@
+	$(Q)$(CXX) -std=c++17 $(CXXWARN) $(CXXFLAGS) -Iexamples/http -pthread $(LDFLAGS) \
+		-o $@ $< -lboost_fiber -lboost_context
+
+peers-bin: $(HTTPD) $(LOADGEN) $(O)/examples/demo
+	@if command -v $(GO) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(GO_PEERS); \
+	else echo "peers-bin: no $(GO) (Debian: golang-go): the Go peers are not built"; fi
+	@if echo '#include <boost/fiber/all.hpp>' | $(CXX) -x c++ -E - >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(FIBER_PEER); \
+	else echo "peers-bin: no Boost.Fiber (Debian: libboost-fiber-dev): the fiber peer is not built"; fi
+
+# Every configuration on the same workloads, in one run (bench/peers/run.sh).
+peers: lib peers-bin
+	bench/peers/run.sh $(O)
 
 # libFuzzer harness of the HTTP parser (fuzz/http_parse.c); run it with
 # build/fuzz/http_parse -max_total_time=60.
