@@ -59,6 +59,9 @@ EXAMPLES   := $(EX_SRCS:examples/%.c=$(O)/examples/%)
 HTTPD      := $(O)/examples/httpd
 HTTP_HDRS  := $(wildcard examples/http/*.h)
 LOADGEN    := $(O)/peers/loadgen
+# Run by tests/http_server.sh, not by the runner (the kernel-check guest
+# runs every tests/ binary and has no TCP/IP).
+HTTP_CHECK := $(O)/testdata/http_server_check
 HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h src/*/*.h toolkit/*.h tests/*.h bench/*.h)
 
 SONAME   = libumcg.so.1
@@ -91,7 +94,7 @@ CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 .PHONY: install uninstall deb-check all lib check check-plain bench run kernel-check clean \
 	fuzz-http peers peers-bin
 all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD) \
-     $(HTTPD) $(LOADGEN)
+     $(HTTPD) $(LOADGEN) $(HTTP_CHECK)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -161,6 +164,11 @@ $(HTTPD): examples/http/httpd.c examples/http/http_parse.c $(HTTP_HDRS) $(HEADER
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ examples/http/httpd.c examples/http/http_parse.c \
 		$(PROG_LD) $(LDLIBS)
 
+$(HTTP_CHECK): tests/http/server_check.c $(TEST_HELP) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
 $(LOADGEN): bench/peers/loadgen.c
 	@mkdir -p $(dir $@)
 	$(msg) CCLD $@
@@ -222,6 +230,7 @@ check:
 		echo "make check: running the part that needs no root (UMCG_ALLOW_SKIP=1)."; \
 	fi
 	$(MAKE) all
+	$(MAKE) peers-bin
 	$(MAKE) SAN=thread CC=clang CXX=clang++ all
 	$(MAKE) SAN=address all
 	@if [ "$$(id -u)" = 0 ]; then \
