@@ -15,7 +15,9 @@
 #include <time.h>
 
 static double cpuburn_iters_per_us = 1;
-static volatile uint64_t cpuburn_sink;
+/* Keeps the loop: an atomic add (every thread adds; a plain or relaxed-store
+ * sink would be a data race, or a store the compiler may drop). */
+static uint64_t cpuburn_sink;
 
 static inline uint64_t cpuburn_thread_ns(void)
 {
@@ -34,7 +36,7 @@ static inline void cpuburn_iters(uint64_t n)
 		x ^= x >> 7;
 		x ^= x << 17;
 	}
-	cpuburn_sink = x;
+	__atomic_fetch_add(&cpuburn_sink, x & 1, __ATOMIC_RELAXED);
 }
 
 /* Doubles the loop until one run takes 50 ms of this thread's CPU. */
@@ -47,7 +49,7 @@ static inline void cpuburn_calibrate(void)
 		t = cpuburn_thread_ns();
 		cpuburn_iters(n);
 		t = cpuburn_thread_ns() - t;
-		if (t > 50000000ull)
+		if (t > 50000000ull || n >= (1ull << 40))
 			break;
 		n *= 2;
 	}

@@ -159,7 +159,8 @@ static int start_server(const char *m)
 	argv[n] = NULL;
 	if (posix_spawn(&server, exe, NULL, NULL, argv, environ))
 		return -1;
-	for (int i = 0; i < 300; i++) {
+	/* Up to a minute: a sanitizer build on a loaded machine starts slowly. */
+	for (int i = 0; i < 1200; i++) {
 		t_msleep(50);
 		f = fopen(pf, "r");
 		if (f) {
@@ -175,6 +176,9 @@ static int start_server(const char *m)
 		if (waitpid(server, NULL, WNOHANG) == server)
 			return -1;
 	}
+	kill(server, SIGKILL);	/* never left behind */
+	waitpid(server, NULL, 0);
+	unlink(pf);
 	return -1;
 }
 
