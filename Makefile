@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 #
-# libumcg: make [all] | check | bench | run | kernel-check | clean
+# libumcg: make [all] | check | bench | run | peers | kernel-check | clean
 #
 # Every build output goes under build/ (a sanitizer build under
 # build-<san>/, chosen with SAN=thread or SAN=address).  Sources are found
@@ -68,6 +68,15 @@ BENCH_HELP := $(wildcard bench/b_*.c)
 BENCHES    := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 EX_SRCS    := $(wildcard examples/*.c)
 EXAMPLES   := $(EX_SRCS:examples/%.c=$(O)/examples/%)
+# The HTTP server (examples/http/, docs/peers.md) and the open-loop load
+# generator of `make peers` (bench/peers/loadgen.c: libc only, not a
+# bench/run.sh benchmark).
+HTTPD      := $(O)/examples/httpd
+HTTP_HDRS  := $(wildcard examples/http/*.h)
+LOADGEN    := $(O)/peers/loadgen
+# Run by tests/http_server.sh, not by the runner (the kernel-check guest
+# runs every tests/ binary and has no TCP/IP).
+HTTP_CHECK := $(O)/testdata/http_server_check
 HEADERS    := $(wildcard include/*.h include/*/*.h src/*.h src/*/*.h toolkit/*.h tests/*.h bench/*.h)
 
 SONAME   = libumcg.so.1
@@ -99,8 +108,9 @@ PRELOAD_CHILD = $(O)/testdata/preload_child
 CHILD_SAN     = $(if $(filter thread,$(SAN)),-fsanitize=thread)
 
 .PHONY: install uninstall deb-check all lib check check-plain bench mutants run kernel-check clean \
-	model model-mutants fuzz fuzzers fuzz-regress soak
-all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD)
+	model model-mutants fuzz fuzzers fuzz-regress soak fuzz-http peers peers-bin
+all: lib $(TESTS) $(CXX_TESTS) $(STATIC_TESTS) $(BENCHES) $(EXAMPLES) $(PRELOAD_CHILD) \
+     $(HTTPD) $(LOADGEN) $(HTTP_CHECK)
 lib: $(LIBA) $(LIBSO)
 
 $(O)/obj/%.o: %.c $(HEADERS)
@@ -198,6 +208,64 @@ $(O)/examples/%: examples/%.c $(HEADERS) $(LIBSO)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROG_LD) $(LDLIBS)
 
+$(HTTPD): examples/http/httpd.c examples/http/http_parse.c $(HTTP_HDRS) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ examples/http/httpd.c examples/http/http_parse.c \
+		$(PROG_LD) $(LDLIBS)
+
+$(HTTP_CHECK): tests/http/server_check.c $(TEST_HELP) $(HEADERS) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELP) $(PROG_LD) $(LDLIBS)
+
+$(LOADGEN): bench/peers/loadgen.c
+	@mkdir -p $(dir $@)
+	$(msg) CCLD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+# The peers of `make peers` (docs/peers.md): Go (Debian golang-go, the
+# standard library only: no module is fetched) and Boost.Fiber (Debian
+# libboost-fiber-dev).  peers-bin builds each one whose toolchain is
+# there and names the missing ones; tests/peers_smoke.sh says SKIP for
+# those, which CI counts as a failure (.ci/run installs both).
+GO       ?= go
+GOENV     = GOPATH=$(abspath $(O))/go GOCACHE=$(abspath $(O))/go/cache GOTOOLCHAIN=local \
+            GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=0
+GO_PEERS  = $(O)/peers/go-inproc $(O)/peers/go-httpd
+FIBER_PEER = $(O)/peers/fibers
+
+$(O)/peers/go-%: bench/peers/%.go
+	@mkdir -p $(dir $@)
+	$(msg) GO $@
+	$(Q)$(GOENV) $(GO) build -o $@ $<
+
+$(FIBER_PEER): bench/peers/fibers.cpp examples/http/cpuburn.h
+	@mkdir -p $(dir $@)
+	$(msg) CXXLD $@
+	$(Q)$(CXX) -std=c++17 $(CXXWARN) $(CXXFLAGS) -Iexamples/http -pthread $(LDFLAGS) \
+		-o $@ $< -lboost_fiber -lboost_context
+
+peers-bin: $(HTTPD) $(LOADGEN) $(O)/examples/demo
+	@if command -v $(GO) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(GO_PEERS); \
+	else echo "peers-bin: no $(GO) (Debian: golang-go): the Go peers are not built"; fi
+	@if echo '#include <boost/fiber/all.hpp>' | $(CXX) -x c++ -E - >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(FIBER_PEER); \
+	else echo "peers-bin: no Boost.Fiber (Debian: libboost-fiber-dev): the fiber peer is not built"; fi
+
+# Every configuration on the same workloads, in one run (bench/peers/run.sh).
+peers: lib peers-bin
+	bench/peers/run.sh $(O)
+
+# libFuzzer harness of the HTTP parser (fuzz/http_parse.c); run it with
+# build/fuzz/http_parse -max_total_time=60.
+FUZZ_CC ?= clang
+fuzz-http: $(O)/fuzz/http_parse
+$(O)/fuzz/http_parse: fuzz/http_parse.c examples/http/http_parse.c examples/http/http_parse.h
+	@mkdir -p $(dir $@)
+	$(msg) FUZZ $@
+	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -fsanitize=fuzzer,address,undefined -o $@ $<
+
 # The whole suite three times: plain, ThreadSanitizer, AddressSanitizer;
 # then the plain and ASan builds again with BPF block detection on (@bpf,
 # docs/bpf.md; not under TSan, which defers the signal a woken worker must
@@ -212,6 +280,7 @@ check:
 		echo "make check: running the part that needs no root (UMCG_ALLOW_SKIP=1)."; \
 	fi
 	$(MAKE) all
+	$(MAKE) peers-bin
 	$(MAKE) SAN=thread CC=clang CXX=clang++ all
 	$(MAKE) SAN=address all
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -105,6 +105,7 @@ static struct {
 	int ncpu;
 	const char *policy;
 	const char *only;
+	const char *latency_out;	/* append "<config> <lc|batch> <us>" lines */
 	bool json;
 	bool quiet;
 	bool plain_host;	/* toolkit threads with the kernel's defaults */
@@ -496,15 +497,22 @@ static void round_collect(struct run *r, uint64_t cut, uint64_t cpu_window)
 
 static void finish(struct run *r)
 {
+	FILE *f = opt.latency_out ? fopen(opt.latency_out, "a") : NULL;
+
 	for (int c = 0; c < 2; c++) {
 		size_t n = r->n[c];
 
 		qsort(r->lat[c], n, sizeof(uint64_t), cmp_u64);
+		for (size_t i = 0; f && i < n; i++)
+			fprintf(f, "%s %s %llu\n", kind_name[r->kind], c == LC ? "lc" : "batch",
+				(unsigned long long)r->lat[c][i]);
 		r->p50[c] = n ? (double)r->lat[c][n / 2] : 0;
 		r->p99[c] = n ? (double)r->lat[c][(size_t)((double)(n - 1) * 0.99)] : 0;
 		free(r->lat[c]);
 		r->lat[c] = NULL;
 	}
+	if (f)
+		fclose(f);
 	r->throughput = (double)r->done_in / r->win_s;
 	r->util = r->cpu_s / r->win_s / opt.ncpu;
 	r->work_util = r->work_s / r->win_s / opt.ncpu;
@@ -773,6 +781,8 @@ static void usage(FILE *f)
 		"                    request queues under a pthread mutex, with and\n"
 		"                    without priority inheritance\n"
 		"  --json            machine-readable summary on stdout\n"
+		"  --latency-out F   append every measured latency to F\n"
+		"                    (\"<config> <lc|batch> <us>\" lines, for plots)\n"
 		"  --quiet           no progress line\n"
 		"  --pin-workers     pin umcg workers to their server's CPU for good\n"
 		"                    (default: while they hold it, released in blocks)\n"
@@ -795,6 +805,7 @@ static int parse(int argc, char **argv)
 		{ "no-pin-workers", 0, 0, 9 },
 		{ "pool-slice", 1, 0, 7 }, { "rounds", 1, 0, 8 },
 		{ "mutexq", 0, 0, 10 },
+		{ "latency-out", 1, 0, 11 },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -821,6 +832,7 @@ static int parse(int argc, char **argv)
 		case 9: opt.pin_workers = UMCG_SCHED_PIN_NEVER; break;
 		case 8: opt.rounds = atoi(optarg); break;
 		case 10: opt.mutexq = true; break;
+		case 11: opt.latency_out = optarg; break;
 		case 7: opt.pool_slice_us = strtoull(optarg, NULL, 0); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
