@@ -12,6 +12,7 @@
 #   UMCG_BENCH_CPU      the one CPU every thread is pinned to
 #   UMCG_BENCH_TIMEOUT  seconds per binary (default 120)
 #   UMCG_BENCH_ONLY     run only binaries whose name contains this
+#   UMCG_BENCH_NO_RERUN no .nopoll second run of the switch benchmarks
 # Exits 1 if a binary failed or timed out, after running the others.
 
 dir=${1:-build}/bench

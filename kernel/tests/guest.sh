@@ -62,11 +62,12 @@ else
 		for b in kernel emul; do
 			UMCG_BACKEND=$b UMCG_BENCH_PREFIX=$b. \
 				UMCG_BENCH_SCALE=${UMCG_BENCH_SCALE:-0.3} \
+				UMCG_BENCH_NO_RERUN=1 \
 				UMCG_BENCH_TIMEOUT=400 sh bench/run.sh build 2>/tmp/bench.err
 			if [ $? -ne 0 ]; then
 				# which binary failed or timed out, then the last notes
 				echo "KTEST FAIL bench/run.sh ($b)"
-				grep '^bench/run.sh:' /tmp/bench.err | sed 's/^/    | /'
+				grep -v '^#' /tmp/bench.err | sed 's/^/    | /'
 				sed 's/^/    | /' /tmp/bench.err | tail -20
 				status=1
 			fi
