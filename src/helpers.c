@@ -3,8 +3,12 @@
  * The public helpers of include/umcg.h that the layers below the dispatch
  * (src/api.c) use too: the caller's tid, cached, and a clock in ns.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <umcg.h>
 #include "sys.h"
@@ -43,4 +47,23 @@ uint64_t umcg_clock_ns(clockid_t clock)
 		return 0;
 	}
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Was the program started by a dynamic linker (a PT_INTERP header)?  A
+ * fully static one has no dlsym() (a weak reference here) to find libc's
+ * next definition of a hooked name, and cannot host libbpf.so.1.
+ */
+#pragma weak dlsym
+bool umcg_program_is_dynamic(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long n = getauxval(AT_PHNUM);
+
+	if (!dlsym || !ph)
+		return false;
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return true;
+	return false;
 }

@@ -8,7 +8,8 @@
  * sysfs probes) or that must bypass a hook (the raw nanosleep below) are
  * made where they are used.
  *
- * Also the one wait for a lock whose holder may be off its CPU.
+ * Also the one wait for a lock whose holder may be off its CPU, and
+ * umcg_program_is_dynamic() (helpers.c): was a dynamic linker there?
  */
 #ifndef UMCG_SYS_H
 #define UMCG_SYS_H
@@ -176,5 +177,8 @@ static inline void umcg_lock_backoff(unsigned int *tries)
 		errno = saved;
 	}
 }
+
+/* helpers.c: the program was started by a dynamic linker (PT_INTERP). */
+_Bool umcg_program_is_dynamic(void) __attribute__((visibility("hidden")));
 
 #endif /* UMCG_SYS_H */

@@ -99,30 +99,13 @@ static struct {
  */
 #pragma weak dlsym
 
-/*
- * Was the program started by a dynamic linker?  A fully static program
- * cannot host libbpf.so.1: it would bring a second libc.
- */
-static bool program_is_dynamic(void)
-{
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-	unsigned long n = getauxval(AT_PHNUM);
-
-	if (!dlsym || !ph)
-		return false;
-	for (unsigned long i = 0; i < n; i++)
-		if (ph[i].p_type == PT_INTERP)
-			return true;
-	return false;
-}
-
 /* Called once, under bpf_lock; the handle stays for the process's life. */
 static int load_libbpf(void)
 {
 	__typeof__(dlopen) *open_library;
 	void *h;
 
-	if (!program_is_dynamic())
+	if (!umcg_program_is_dynamic())
 		return -EOPNOTSUPP;
 	open_library = (__typeof__(dlopen) *)dlsym(RTLD_DEFAULT, "dlopen");
 	if (!open_library)

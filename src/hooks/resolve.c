@@ -48,20 +48,6 @@ static __thread struct umcg_real *resolving;
 #pragma weak dlsym
 #pragma weak dlvsym
 
-/* Was the program started by a dynamic linker? */
-static bool program_is_dynamic(void)
-{
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-	unsigned long n = getauxval(AT_PHNUM);
-
-	if (!dlsym || !ph)
-		return false;
-	for (unsigned long i = 0; i < n; i++)
-		if (ph[i].p_type == PT_INTERP)
-			return true;
-	return false;
-}
-
 /* 1 dynamic, -1 fully static, 0 not known yet; every thread finds the same */
 static _Atomic int linkage;
 
@@ -70,7 +56,7 @@ static bool dynamic(void)
 	int l = atomic_load_explicit(&linkage, memory_order_relaxed);
 
 	if (!l) {
-		l = program_is_dynamic() ? 1 : -1;
+		l = umcg_program_is_dynamic() ? 1 : -1;
 		atomic_store_explicit(&linkage, l, memory_order_relaxed);
 	}
 	return l > 0;
