@@ -235,10 +235,10 @@ GOENV     = GOPATH=$(abspath $(O))/go GOCACHE=$(abspath $(O))/go/cache GOTOOLCHA
 GO_PEERS  = $(O)/peers/go-inproc $(O)/peers/go-httpd
 FIBER_PEER = $(O)/peers/fibers
 
-$(O)/peers/go-%: bench/peers/%.go
+$(O)/peers/go-%: bench/peers/%.go bench/peers/cpuburn.go
 	@mkdir -p $(dir $@)
 	$(msg) GO $@
-	$(Q)$(GOENV) $(GO) build -o $@ $<
+	$(Q)$(GOENV) $(GO) build -o $@ $< bench/peers/cpuburn.go
 
 $(FIBER_PEER): bench/peers/fibers.cpp examples/http/cpuburn.h
 	@mkdir -p $(dir $@)
